@@ -1,0 +1,68 @@
+# PMI helpdesk: `make run` sets everything up and runs the stack; `make test` runs all tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+RASA_VENV := .venv-rasa
+PY        := $(VENV)/bin/python
+RASA      := $(RASA_VENV)/bin/rasa
+export RASA_TELEMETRY_ENABLED := false
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help setup run test test-fast chat migrate model validate lint lock clean import-agencies
+
+help:
+	@echo "make run    - set up (venvs, database, model) and run the whole stack"
+	@echo "make test   - set up and run every check and test"
+	@echo "make chat   - terminal chat with a running stack"
+	@echo "make model  - train the Rasa model if its inputs changed"
+
+# Virtual environments are rebuilt only when their lock file changes.
+$(VENV)/.installed: requirements/app.txt
+	@test -x $(PY) || $$(scripts/find-python.sh 3.11) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/app.txt
+	@touch $@
+
+$(RASA_VENV)/.installed: requirements/rasa.txt
+	@test -x $(RASA_VENV)/bin/python || $$(scripts/find-python.sh 3.10) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/python -m pip install -q --upgrade pip
+	@echo "Installing Rasa 3.6 into $(RASA_VENV) (several minutes the first time)…"
+	$(RASA_VENV)/bin/python -m pip install -q -r requirements/rasa.txt
+	@touch $@
+
+setup: $(VENV)/.installed $(RASA_VENV)/.installed
+
+migrate: $(VENV)/.installed
+	$(VENV)/bin/alembic upgrade head
+
+model: setup
+	$(PY) -m scripts.model
+
+run: setup migrate model
+	$(PY) -m scripts.run
+
+chat: $(VENV)/.installed
+	$(PY) -m bot.cli_chat
+
+validate: setup
+	$(RASA) data validate --fail-on-warnings --config rasa_project/config.yml \
+	  --domain rasa_project/domain --data rasa_project/data
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup model lint validate
+	DATABASE_URL=sqlite:///var/alembic-check.db $(VENV)/bin/alembic upgrade head
+	DATABASE_URL=sqlite:///var/alembic-check.db $(VENV)/bin/alembic check
+	$(VENV)/bin/pytest
+
+lock:
+	$(PY) -m pip install -q -r requirements/app.in -r requirements/dev.in
+	(echo "# Locked set for .venv (Python 3.11): app, action server and dev tools. From app.in + dev.in."; $(PY) -m pip freeze) > requirements/app.txt
+
+clean:
+	rm -rf $(VENV) $(RASA_VENV) models var .pytest_cache

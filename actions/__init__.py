@@ -1,0 +1,1 @@
+"""Custom actions of the Rasa assistant, served by rasa-sdk (`python -m actions`)."""

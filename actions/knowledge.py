@@ -1,0 +1,52 @@
+"""Answers to information questions, read from the sourced knowledge base."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.content import knowledge, language_of
+
+# Topics whose answer depends on the worker's country: without one, ask for it first.
+NEEDS_COUNTRY = frozenset({"ask_embassy_contact"})
+EMBASSY = "ask_embassy_contact"
+
+
+def _message_country(tracker: Tracker) -> str | None:
+    for entity in (tracker.latest_message or {}).get("entities") or []:
+        if entity.get("entity") == "country" and isinstance(entity.get("value"), str):
+            return entity["value"].upper()
+    return None
+
+
+class ActionAnswerKnowledge(Action):
+    def name(self) -> str:
+        return "action_answer_knowledge"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Answer the intent (or the topic asked about before) in the worker's language."""
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        language = language_of(tracker.slots)
+        country = _message_country(tracker) or tracker.get_slot("country")
+        topic = intent
+        if intent == "inform":
+            # A bare answer: continue the topic we asked about; a bare country means
+            # the worker wants that country's mission (e.g. after an emergency reply).
+            topic = tracker.get_slot("pending_topic") or (EMBASSY if country else None)
+            if topic is None:
+                dispatcher.utter_message(response="utter_help")
+                return []
+        if topic in NEEDS_COUNTRY and not country:
+            dispatcher.utter_message(response="utter_ask_country")
+            return [SlotSet("pending_topic", topic)]
+        answer = knowledge().answer(topic, language, country) if topic else None
+        if answer is None:
+            dispatcher.utter_message(response="utter_no_answer")
+        else:
+            dispatcher.utter_message(text=answer.text)
+        return [SlotSet("pending_topic", None)]

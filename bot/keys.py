@@ -1,0 +1,16 @@
+"""Typed keys of the app's shared resources."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.relay import Relay
+from pmi.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+RELAY = web.AppKey("relay", Relay)

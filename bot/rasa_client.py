@@ -1,0 +1,60 @@
+"""Client of the Rasa server's REST channel (`/webhooks/rest/webhook`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+
+class RasaUnavailable(Exception):
+    """Rasa (or the action server behind it) could not answer; the message must be retried."""
+
+
+@dataclass(frozen=True)
+class BotReply:
+    text: str
+    buttons: list[dict[str, str]] = field(default_factory=list)
+
+
+def _reply(raw: dict[str, Any]) -> BotReply | None:
+    text = raw.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return None
+    buttons = [
+        {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+        for b in raw.get("buttons") or []
+        if isinstance(b, dict) and b.get("title")
+    ]
+    return BotReply(text=text, buttons=buttons)
+
+
+class RasaClient:
+    """Sends one user message to Rasa and returns the bot's replies."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str, timeout: float) -> None:
+        self._http = http
+        self._url = base_url.rstrip("/") + "/webhooks/rest/webhook"
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
+        payload = {"sender": sender, "message": text, "metadata": metadata}
+        try:
+            async with self._http.post(self._url, json=payload, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"rasa answered HTTP {resp.status}")
+                body = await resp.json()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RasaUnavailable(f"rasa unreachable: {exc.__class__.__name__}") from exc
+        if not isinstance(body, list):
+            raise RasaUnavailable("rasa answered an unexpected body")
+        replies = [r for r in (_reply(item) for item in body if isinstance(item, dict)) if r]
+        if not replies:
+            # Rasa answers [] when the action server failed mid-turn; treat as unavailable
+            # so that the message is retried instead of silently left unanswered.
+            raise RasaUnavailable("rasa returned no reply")
+        return replies

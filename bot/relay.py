@@ -1,0 +1,124 @@
+"""The path of one message: store first, decide the language, ask Rasa, queue the replies.
+
+Inbound messages are stored before anything else (unique on channel + external id,
+so a retried delivery does nothing twice) and processed strictly in order per
+contact. When Rasa is down, the worker gets one holding reply and their messages
+stay pending until a background retry finds Rasa back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.language import decide_language
+from bot.rasa_client import RasaClient, RasaUnavailable
+from pmi import messages
+from pmi.knowledge import Replies
+from pmi.models import Contact
+from pmi.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+HOLDING = "holding"
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the adapter needs back after a message was stored."""
+
+    contact_id: int
+    inbound_id: int | None  # None: a duplicate, already stored earlier
+
+
+class Relay:
+    """Stores inbound messages and drives them through Rasa, one contact at a time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        rasa: RasaClient,
+        replies: Replies,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessionmaker
+        self._rasa = rasa
+        self._replies = replies
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def receive(
+        self, channel: str, channel_user_id: str, external_id: str, text: str
+    ) -> Received:
+        """Store one inbound message (a duplicate is recognised and not stored again)."""
+        async with self._sessions() as s, s.begin():
+            contact = await messages.get_or_create_contact(s, channel, channel_user_id)
+            stored = await messages.store_inbound(s, contact, channel, external_id, text)
+            return Received(contact.id, stored.id if stored else None)
+
+    async def process(self, contact_id: int, *, hint: str | None = None) -> bool:
+        """Process a contact's pending messages in order; False if Rasa was unavailable."""
+        async with self._locks[contact_id]:
+            while True:
+                async with self._sessions() as s, s.begin():
+                    contact = await s.get(Contact, contact_id)
+                    inbound = await messages.next_pending_inbound(s, contact_id)
+                    if contact is None or inbound is None:
+                        return True
+                    language = decide_language(
+                        inbound.text,
+                        chosen=contact.language if contact.language_chosen else None,
+                        sticky=contact.language,
+                        hint=hint,
+                        default=self._settings.language.default,
+                        supported=self._settings.language.supported,
+                    )
+                    sender, text, inbound_id = contact.public_id, inbound.text, inbound.id
+                try:
+                    replies = await self._rasa.send(
+                        sender, text, {"language": language, "channel": contact.channel}
+                    )
+                except RasaUnavailable as exc:
+                    logger.warning("rasa unavailable for contact_id=%s: %s", contact_id, exc)
+                    await self._hold(contact_id, language)
+                    return False
+                async with self._sessions() as s, s.begin():
+                    contact = await s.get(Contact, contact_id)
+                    inbound = await messages.next_pending_inbound(s, contact_id)
+                    if contact is None or inbound is None or inbound.id != inbound_id:
+                        return True  # deleted meanwhile
+                    contact.language = language
+                    for reply in replies:
+                        await messages.add_outbound(
+                            s, contact_id, reply.text, reply.buttons, inbound_id=inbound_id
+                        )
+                    await messages.mark_inbound_done(s, inbound, language)
+
+    async def _hold(self, contact_id: int, language: str) -> None:
+        """Queue one holding reply per outage, not one per message."""
+        async with self._sessions() as s, s.begin():
+            if not await messages.held_since_last_reply(s, contact_id, HOLDING):
+                await messages.add_outbound(
+                    s, contact_id, self._replies.get(HOLDING, language), kind=HOLDING
+                )
+
+    async def retry_pending(self) -> None:
+        """Process every contact that still has pending messages (after an outage/restart)."""
+        async with self._sessions() as s:
+            contact_ids = await messages.contacts_with_pending_inbound(s)
+        for contact_id in contact_ids:
+            if not await self.process(contact_id):
+                return  # still down; try again later
+
+    async def run_retry_loop(self) -> None:
+        """Background task: retry pending messages every `rasa.retry_seconds`."""
+        while True:
+            try:
+                await self.retry_pending()
+            except Exception:  # keep the loop alive; the error is logged with its traceback
+                logger.exception("retry of pending messages failed")
+            await asyncio.sleep(self._settings.rasa.retry_seconds)

@@ -1,0 +1,153 @@
+"""Contacts, inbox and outbox queries. Each function takes the session first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pmi.db import utcnow
+from pmi.models import (
+    Contact,
+    InboundMessage,
+    InboundStatus,
+    OutboundMessage,
+    OutboundStatus,
+)
+
+
+async def get_contact(s: AsyncSession, channel: str, channel_user_id: str) -> Contact | None:
+    return await s.scalar(
+        select(Contact).where(
+            Contact.channel == channel, Contact.channel_user_id == channel_user_id
+        )
+    )
+
+
+async def get_or_create_contact(s: AsyncSession, channel: str, channel_user_id: str) -> Contact:
+    """Return the contact, creating it; safe when two processes race to create it."""
+    contact = await get_contact(s, channel, channel_user_id)
+    if contact is not None:
+        return contact
+    try:
+        async with s.begin_nested():
+            contact = Contact(channel=channel, channel_user_id=channel_user_id)
+            s.add(contact)
+    except IntegrityError:
+        contact = await get_contact(s, channel, channel_user_id)
+        if contact is None:  # pragma: no cover - the row that won the race was deleted
+            raise
+    return contact
+
+
+async def store_inbound(
+    s: AsyncSession, contact: Contact, channel: str, external_id: str, text: str
+) -> InboundMessage | None:
+    """Store an inbound message; return None when it is a duplicate (same channel id)."""
+    message = InboundMessage(
+        contact_id=contact.id, channel=channel, external_id=external_id, text=text
+    )
+    try:
+        async with s.begin_nested():
+            s.add(message)
+    except IntegrityError:
+        return None
+    contact.last_inbound_at = message.received_at
+    return message
+
+
+async def next_pending_inbound(s: AsyncSession, contact_id: int) -> InboundMessage | None:
+    """The oldest unprocessed message of a contact (messages are processed in order)."""
+    return await s.scalar(
+        select(InboundMessage)
+        .where(
+            InboundMessage.contact_id == contact_id,
+            InboundMessage.status == InboundStatus.PENDING,
+        )
+        .order_by(InboundMessage.id)
+        .limit(1)
+    )
+
+
+async def contacts_with_pending_inbound(s: AsyncSession) -> Sequence[int]:
+    rows = await s.scalars(
+        select(InboundMessage.contact_id)
+        .where(InboundMessage.status == InboundStatus.PENDING)
+        .group_by(InboundMessage.contact_id)
+        .order_by(InboundMessage.contact_id)
+    )
+    return rows.all()
+
+
+async def mark_inbound_done(s: AsyncSession, message: InboundMessage, language: str) -> None:
+    message.status = InboundStatus.DONE
+    message.language = language
+    message.processed_at = utcnow()
+
+
+async def add_outbound(
+    s: AsyncSession,
+    contact_id: int,
+    text: str,
+    buttons: list[dict[str, Any]] | None = None,
+    *,
+    inbound_id: int | None = None,
+    kind: str = "reply",
+) -> OutboundMessage:
+    message = OutboundMessage(
+        contact_id=contact_id,
+        inbound_id=inbound_id,
+        text=text,
+        buttons=buttons or [],
+        kind=kind,
+    )
+    s.add(message)
+    await s.flush()
+    return message
+
+
+async def held_since_last_reply(s: AsyncSession, contact_id: int, holding_kind: str) -> bool:
+    """True if a holding reply was queued after the contact's last real reply."""
+    last_holding = await s.scalar(
+        select(func.max(OutboundMessage.id)).where(
+            OutboundMessage.contact_id == contact_id, OutboundMessage.kind == holding_kind
+        )
+    )
+    if last_holding is None:
+        return False
+    last_reply = await s.scalar(
+        select(func.max(OutboundMessage.id)).where(
+            OutboundMessage.contact_id == contact_id, OutboundMessage.kind != holding_kind
+        )
+    )
+    return last_reply is None or last_holding > last_reply
+
+
+async def take_pending_outbound(s: AsyncSession, contact_id: int) -> list[OutboundMessage]:
+    """Mark a contact's pending replies as sent and return them, oldest first.
+
+    Used by channels that deliver in the HTTP response (the web chat).
+    """
+    rows = (
+        await s.scalars(
+            select(OutboundMessage)
+            .where(
+                OutboundMessage.contact_id == contact_id,
+                OutboundMessage.status == OutboundStatus.PENDING,
+            )
+            .order_by(OutboundMessage.id)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if rows:
+        await s.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id.in_([m.id for m in rows]))
+            .values(
+                status=OutboundStatus.SENT, sent_at=utcnow(), attempts=OutboundMessage.attempts + 1
+            )
+        )
+    return list(rows)

@@ -1,0 +1,104 @@
+"""Typed application settings: `config.yml` overlaid with environment variables.
+
+Secrets (tokens, passwords) are read only from the environment; the YAML file
+holds defaults that are safe to commit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str | None = None
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///var/pmi.db"
+
+
+class RasaSettings(_Section):
+    url: str = "http://127.0.0.1:5005"
+    token: str | None = None
+    timeout_seconds: float = Field(30, gt=0)
+    retry_seconds: float = Field(5, gt=0)
+
+
+class LanguageSettings(_Section):
+    default: str = "id"
+    supported: list[str] = ["id", "en", "ms"]
+
+
+class ContentSettings(_Section):
+    knowledge_dir: Path = Path("data/knowledge")
+    missions_file: Path = Path("data/missions.yml")
+    replies_file: Path = Path("data/replies.yml")
+
+    @field_validator("knowledge_dir", "missions_file", "replies_file")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value if value.is_absolute() else ROOT / value
+
+
+class WebchatSettings(_Section):
+    enabled: bool = True
+
+
+class ChannelSettings(_Section):
+    webchat: WebchatSettings = WebchatSettings()
+
+
+class Settings(_Section):
+    app: AppSettings = AppSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    rasa: RasaSettings = RasaSettings()
+    language: LanguageSettings = LanguageSettings()
+    content: ContentSettings = ContentSettings()
+    channels: ChannelSettings = ChannelSettings()
+
+
+# Environment variable -> (section, key). Secrets appear only here.
+_ENV = {
+    "APP_HOST": ("app", "host"),
+    "APP_PORT": ("app", "port"),
+    "PUBLIC_URL": ("app", "public_url"),
+    "DATABASE_URL": ("database", "url"),
+    "RASA_URL": ("rasa", "url"),
+    "RASA_TOKEN": ("rasa", "token"),
+}
+
+
+class SettingsError(RuntimeError):
+    """Raised when the configuration is invalid; the message says what to fix."""
+
+
+def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Load and validate settings; fail fast with a readable message."""
+    env = dict(os.environ if env is None else env)
+    path = path or Path(env.get("PMI_CONFIG", ROOT / "config.yml"))
+    data: dict[str, Any] = {}
+    if path.exists():
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{path}: expected a mapping at the top level")
+        data = loaded
+    for var, (section, key) in _ENV.items():
+        if env.get(var):
+            data.setdefault(section, {})[key] = env[var]
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(f"invalid configuration in {path} or environment:\n{exc}") from exc

@@ -1,0 +1,1 @@
+"""Developer and operations scripts (run with the .venv interpreter)."""

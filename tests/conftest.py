@@ -1,0 +1,203 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), and the real Rasa and action servers.
+
+The Rasa and action servers are started once per test session, on free ports of
+127.0.0.1, with the model that `make test` trained (or reused from the cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pmi.db import create_engine
+from pmi.settings import Settings, load_settings
+from scripts.model import ensure_model, rasa_env
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _backends() -> list:
+    backends = [pytest.param("sqlite", id="sqlite")]
+    mark = () if _postgres_reachable() else pytest.mark.skip("PostgreSQL not reachable")
+    backends.append(pytest.param("postgresql", id="postgresql", marks=mark))
+    return backends
+
+
+def alembic_config() -> Config:
+    return Config(str(ROOT / "alembic.ini"))
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    def _upgrade(connection) -> None:  # type: ignore[no-untyped-def]
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+@dataclass
+class Database:
+    url: str
+    engine: AsyncEngine
+    connect_args: dict
+
+
+@pytest.fixture(scope="session", params=_backends())
+async def database(request, tmp_path_factory) -> AsyncIterator[Database]:
+    """A migrated database of each backend, private to this test session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        connect_args: dict = {}
+        admin = None
+    else:
+        url = POSTGRES_URL
+        schema = f"pmi_test_{secrets.token_hex(4)}"
+        connect_args = {"server_settings": {"search_path": schema}}
+        admin = create_engine(url)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_engine(url, connect_args=connect_args)
+    await migrate(engine)
+    yield Database(url, engine, connect_args)
+    await engine.dispose()
+    if admin is not None:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def sessions(database: Database) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions bound to one outer transaction that is rolled back after the test."""
+    async with database.engine.connect() as conn:
+        outer = await conn.begin()
+        yield async_sessionmaker(
+            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        await outer.rollback()
+
+
+# --- real servers -------------------------------------------------------------------
+
+
+def _wait_http(url: str, proc: subprocess.Popen, name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{name} not ready after {timeout}s at {url}")
+
+
+@dataclass
+class Servers:
+    rasa_url: str
+    rasa_token: str
+    action_url: str
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory) -> Iterator[Servers]:
+    """The real action server and Rasa server with the trained model (once per session)."""
+    model = ensure_model()
+    logs = tmp_path_factory.mktemp("logs")
+    action_port, rasa_port = free_port(), free_port()
+    token = secrets.token_urlsafe(24)
+    env = rasa_env()
+    env.update(SANIC_HOST="127.0.0.1", ACTION_SERVER_URL=f"http://127.0.0.1:{action_port}/webhook")
+    actions = subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=(logs / "actions.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    rasa = subprocess.Popen(
+        [
+            str(ROOT / ".venv-rasa/bin/rasa"), "run", "--enable-api", "--auth-token", token,
+            "-i", "127.0.0.1", "-p", str(rasa_port), "-m", str(model),
+            "--endpoints", "rasa_project/endpoints.yml",
+            "--credentials", "rasa_project/credentials.yml",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=(logs / "rasa.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        _wait_http(f"http://127.0.0.1:{action_port}/health", actions, "action server", 60)
+        _wait_http(f"http://127.0.0.1:{rasa_port}/status?token={token}", rasa, "rasa", 300)
+        yield Servers(f"http://127.0.0.1:{rasa_port}", token, env["ACTION_SERVER_URL"])
+    except RuntimeError:
+        for name in ("rasa.log", "actions.log"):
+            sys.stderr.write(f"--- {name}\n{(logs / name).read_text()[-4000:]}\n")
+        raise
+    finally:
+        _stop(rasa)
+        _stop(actions)
+
+
+def make_settings(database_url: str, rasa_url: str = "http://127.0.0.1:9") -> Settings:
+    settings = load_settings()
+    return settings.model_copy(
+        update={
+            "database": settings.database.model_copy(update={"url": database_url}),
+            "rasa": settings.rasa.model_copy(update={"url": rasa_url, "retry_seconds": 0.2}),
+        }
+    )
+
+
+async def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError("condition not met in time")
