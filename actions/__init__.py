@@ -1,1 +1,12 @@
-"""Custom actions of the Rasa assistant, served by rasa-sdk (`python -m actions`)."""
+"""Custom actions of the Rasa assistant, served by rasa-sdk (`python -m rasa_sdk`).
+
+rasa-sdk 3.21 runs on Python 3.11 and was verified against the Rasa 3.6.21 server
+(custom actions with SlotSet, buttons and custom slot mappings); it warns on every
+call that the versions differ, which is silenced here on purpose.
+"""
+
+import warnings
+
+warnings.filterwarnings(
+    "ignore", message="Your versions of rasa and rasa_sdk might not be compatible"
+)
