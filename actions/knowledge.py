@@ -9,10 +9,20 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.content import knowledge, language_of
+from actions.db import sessions
+from pmi import agencies
 
 # Topics whose answer depends on the worker's country: without one, ask for it first.
 NEEDS_COUNTRY = frozenset({"ask_embassy_contact"})
 EMBASSY = "ask_embassy_contact"
+AGENCY = "ask_agency_legality"
+
+
+def _message_agency(tracker: Tracker) -> str | None:
+    for entity in (tracker.latest_message or {}).get("entities") or []:
+        if entity.get("entity") == "agency" and isinstance(entity.get("value"), str):
+            return entity["value"][:200]
+    return None
 
 
 def _message_country(tracker: Tracker) -> str | None:
@@ -49,4 +59,19 @@ class ActionAnswerKnowledge(Action):
             dispatcher.utter_message(response="utter_no_answer")
         else:
             dispatcher.utter_message(text=answer.text)
+        if topic == AGENCY and (agency := _message_agency(tracker)):
+            await _check_registry(dispatcher, agency)
         return [SlotSet("pending_topic", None)]
+
+
+async def _check_registry(dispatcher: CollectingDispatcher, agency: str) -> None:
+    """Say whether the agency the worker named is in the imported official registry."""
+    async with sessions()() as s:
+        found = await agencies.lookup(s, agency)
+    if found is None:
+        return  # no registry imported: the knowledge answer already says how to check
+    date = found.as_of.strftime("%d-%m-%Y")
+    if found.listed:
+        dispatcher.utter_message(response="utter_agency_listed", agency=found.name, date=date)
+    else:
+        dispatcher.utter_message(response="utter_agency_not_listed", agency=agency, date=date)

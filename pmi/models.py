@@ -6,12 +6,21 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pmi.db import Base, utcnow
+from pmi.db import Base, UTCDateTime, utcnow
 
-Timestamp = DateTime(timezone=True)
+Timestamp = UTCDateTime()
 
 
 def new_public_id() -> str:
@@ -31,6 +40,7 @@ class Contact(Base):
     channel_user_id: Mapped[str] = mapped_column(String(128))
     language: Mapped[str | None] = mapped_column(String(8))
     language_chosen: Mapped[bool] = mapped_column(default=False)
+    handoff: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     last_inbound_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
@@ -85,3 +95,110 @@ class OutboundMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class CaseStatus:
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    REFERRED = "referred"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    ALL = (NEW, ACKNOWLEDGED, IN_PROGRESS, REFERRED, RESOLVED, CLOSED)
+
+
+class Priority:
+    NORMAL = "normal"
+    URGENT = "urgent"
+
+
+class Case(Base):
+    """A protection complaint or an emergency, routed to one mission."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_mission_status", "mission_code", "status"),
+        Index("ix_cases_contact", "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(10), unique=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    # Rasa conversation id (the contact's public id): the link to the transcript.
+    conversation_id: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(8), default=Priority.NORMAL)
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.NEW)
+    category: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str | None] = mapped_column(String(64))
+    city: Mapped[str | None] = mapped_column(String(120))
+    employer: Mapped[str | None] = mapped_column(String(200))
+    agency: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(Text)
+    safe_to_reply: Mapped[str | None] = mapped_column(String(8))
+    contact_method: Mapped[str | None] = mapped_column(String(8))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    mission_code: Mapped[str] = mapped_column(String(64))
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    consent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_alert_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    alert_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseEvent(Base):
+    """One line of a case's timeline: creation, status change, note, message, alert."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64), default="bot")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class StaffAlert(Base):
+    """A notice to a mission's staff about a case, delivered to the console and Telegram."""
+
+    __tablename__ = "staff_alerts"
+    __table_args__ = (Index("ix_staff_alerts_status", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    mission_code: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(16))  # new_urgent | new_case | repeat | escalated
+    status: Mapped[str] = mapped_column(String(16), default=OutboundStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class AgencyImport(Base):
+    """One import of the official P3MI registry (the date the bot quotes)."""
+
+    __tablename__ = "agency_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(255))
+    row_count: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class Agency(Base):
+    """A licensed placement company (P3MI) from the latest registry import."""
+
+    __tablename__ = "agencies"
+    __table_args__ = (Index("ix_agencies_match_key", "match_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("agency_imports.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    match_key: Mapped[str] = mapped_column(String(255))
+    licence: Mapped[str | None] = mapped_column(String(120))
+    region: Mapped[str | None] = mapped_column(String(120))

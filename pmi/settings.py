@@ -46,8 +46,12 @@ class ContentSettings(_Section):
     knowledge_dir: Path = Path("data/knowledge")
     missions_file: Path = Path("data/missions.yml")
     replies_file: Path = Path("data/replies.yml")
+    case_labels_file: Path = Path("data/case_labels.yml")
+    country_names_file: Path = Path("rasa_project/data/nlu/entities.yml")
 
-    @field_validator("knowledge_dir", "missions_file", "replies_file")
+    @field_validator(
+        "knowledge_dir", "missions_file", "replies_file", "case_labels_file", "country_names_file"
+    )
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value if value.is_absolute() else ROOT / value

@@ -132,6 +132,7 @@ class Servers:
     rasa_url: str
     rasa_token: str
     action_url: str
+    database_url: str
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -144,14 +145,28 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory) -> Iterator[Servers]:
+async def stack_db(tmp_path_factory) -> str:
+    """The SQLite database shared by the action server and the app in end-to-end tests."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('stack') / 'stack.db'}"
+    engine = create_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
     """The real action server and Rasa server with the trained model (once per session)."""
     model = ensure_model()
     logs = tmp_path_factory.mktemp("logs")
     action_port, rasa_port = free_port(), free_port()
     token = secrets.token_urlsafe(24)
     env = rasa_env()
-    env.update(SANIC_HOST="127.0.0.1", ACTION_SERVER_URL=f"http://127.0.0.1:{action_port}/webhook")
+    env.update(
+        SANIC_HOST="127.0.0.1",
+        ACTION_SERVER_URL=f"http://127.0.0.1:{action_port}/webhook",
+        DATABASE_URL=stack_db,
+    )
     actions = subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)],
         cwd=ROOT,
@@ -174,7 +189,7 @@ def servers(tmp_path_factory) -> Iterator[Servers]:
     try:
         _wait_http(f"http://127.0.0.1:{action_port}/health", actions, "action server", 60)
         _wait_http(f"http://127.0.0.1:{rasa_port}/status?token={token}", rasa, "rasa", 300)
-        yield Servers(f"http://127.0.0.1:{rasa_port}", token, env["ACTION_SERVER_URL"])
+        yield Servers(f"http://127.0.0.1:{rasa_port}", token, env["ACTION_SERVER_URL"], stack_db)
     except RuntimeError:
         for name in ("rasa.log", "actions.log"):
             sys.stderr.write(f"--- {name}\n{(logs / name).read_text()[-4000:]}\n")
@@ -201,3 +216,26 @@ async def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1) ->
             return
         await asyncio.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+async def say(client, sender: str, text: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Send one web chat message and return the replies."""
+    resp = await client.post("/api/chat", json={"sender": sender, "text": text})
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["messages"]
+
+
+def joined(replies: list[dict]) -> str:
+    return "\n".join(r["text"] for r in replies)
+
+
+@pytest.fixture
+async def chat(servers: Servers) -> AsyncIterator:
+    """The real app on 127.0.0.1, talking to the session's Rasa and action servers."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import create_app
+
+    app = create_app(make_settings(servers.database_url, servers.rasa_url))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        yield client

@@ -4,38 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from pmi.db import create_engine
-from tests.conftest import Servers, free_port, make_settings, migrate, wait_until
+from tests.conftest import free_port, make_settings, say, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def app_db(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path / 'e2e.db'}"
-    engine = create_engine(url)
-    await migrate(engine)
-    await engine.dispose()
-    return url
-
-
-@pytest.fixture
-async def chat(servers: Servers, app_db: str) -> AsyncIterator[TestClient]:
-    app = create_app(make_settings(app_db, servers.rasa_url))
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        yield client
-
-
-async def say(client: TestClient, sender: str, text: str) -> list[dict]:
-    resp = await client.post("/api/chat", json={"sender": sender, "text": text})
-    assert resp.status == 200, await resp.text()
-    return (await resp.json())["messages"]
 
 
 async def test_indonesian_greeting(chat) -> None:
@@ -93,9 +69,9 @@ class _Gate:
             self.server = None
 
 
-async def test_messages_sent_while_rasa_is_down_are_answered_in_order(servers, app_db) -> None:
+async def test_messages_sent_while_rasa_is_down_are_answered_in_order(servers) -> None:
     gate = _Gate(int(servers.rasa_url.rsplit(":", 1)[1]))
-    app = create_app(make_settings(app_db, f"http://127.0.0.1:{gate.port}"))
+    app = create_app(make_settings(servers.database_url, f"http://127.0.0.1:{gate.port}"))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         held = await say(client, "e2e-down", "halo")
         assert "sudah kami terima" in held[0]["text"]

@@ -1,0 +1,33 @@
+"""Database and content access for the action server, created on first use."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from actions.content import settings
+from pmi.countries import CountryNames
+from pmi.db import create_engine, create_sessionmaker
+from pmi.labels import CaseLabels
+from pmi.missions import Missions
+
+
+@cache
+def sessions() -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(create_engine(settings().database.url))
+
+
+@cache
+def missions() -> Missions:
+    return Missions.load(settings().content.missions_file)
+
+
+@cache
+def labels() -> CaseLabels:
+    return CaseLabels.load(settings().content.case_labels_file)
+
+
+@cache
+def country_names() -> CountryNames:
+    return CountryNames.load(settings().content.country_names_file)

@@ -1,0 +1,160 @@
+"""Protection cases: references, creation, routing, timeline and staff alerts."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pmi.db import utcnow
+from pmi.missions import Mission
+from pmi.models import Case, CaseEvent, CaseStatus, Contact, Priority, StaffAlert
+
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+REFERENCE_RE = re.compile(r"\bPMI-([A-HJ-NP-Z2-9]{6})\b", re.IGNORECASE)
+# Version of the consent text the worker agreed to (domain response utter_ask_consent).
+CONSENT_VERSION = "consent-v1-2026-11"
+
+CATEGORIES = (
+    "unpaid_wages",
+    "passport_held",
+    "illegal_fees",
+    "contract_mismatch",
+    "abuse",
+    "sexual_harassment",
+    "trafficking",
+    "illness_accident",
+    "wants_to_go_home",
+    "failed_to_depart",
+    "other",
+)
+EMERGENCY = "emergency"
+
+
+def new_reference() -> str:
+    """A case reference from a cryptographic random source: 32^6 ≈ 1.07e9 values."""
+    return "PMI-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
+def normalise_reference(text: str) -> str | None:
+    """Find a reference in free text ("pmi-7kq2xr" -> "PMI-7KQ2XR")."""
+    match = REFERENCE_RE.search(text or "")
+    return f"PMI-{match.group(1).upper()}" if match else None
+
+
+async def contact_for_conversation(s: AsyncSession, conversation_id: str) -> Contact | None:
+    return await s.scalar(select(Contact).where(Contact.public_id == conversation_id))
+
+
+async def add_event(
+    s: AsyncSession, case: Case, kind: str, detail: dict[str, Any] | None = None, actor: str = "bot"
+) -> CaseEvent:
+    event = CaseEvent(case_id=case.id, kind=kind, actor=actor, detail=detail or {})
+    s.add(event)
+    await s.flush()
+    return event
+
+
+async def queue_alert(s: AsyncSession, case: Case, mission_code: str, reason: str) -> StaffAlert:
+    alert = StaffAlert(case_id=case.id, mission_code=mission_code, reason=reason)
+    s.add(alert)
+    case.last_alert_at = utcnow()
+    case.alert_count += 1
+    await s.flush()
+    await add_event(s, case, "alert", {"mission": mission_code, "reason": reason})
+    return alert
+
+
+async def create_case(
+    s: AsyncSession,
+    *,
+    conversation_id: str,
+    category: str,
+    mission: Mission,
+    priority: str = Priority.NORMAL,
+    language: str = "id",
+    consent_version: str | None = None,
+    **fields: Any,
+) -> Case:
+    """Store a new case with a unique reference and alert its mission's staff."""
+    contact = await contact_for_conversation(s, conversation_id)
+    for _ in range(10):
+        case = Case(
+            reference=new_reference(),
+            contact_id=contact.id if contact else None,
+            conversation_id=conversation_id,
+            category=category,
+            priority=priority,
+            status=CaseStatus.NEW,
+            language=language,
+            mission_code=mission.code,
+            consent_version=consent_version,
+            consent_at=utcnow() if consent_version else None,
+            **fields,
+        )
+        try:
+            async with s.begin_nested():
+                s.add(case)
+        except IntegrityError:
+            continue  # reference collision: draw again
+        break
+    else:  # pragma: no cover - ten collisions in a row means the alphabet is exhausted
+        raise RuntimeError("could not allocate a unique case reference")
+    await add_event(
+        s, case, "created", {"priority": priority, "category": category, "mission": mission.code}
+    )
+    reason = "new_urgent" if priority == Priority.URGENT else "new_case"
+    await queue_alert(s, case, mission.code, reason)
+    return case
+
+
+async def cases_of_conversation(s: AsyncSession, conversation_id: str) -> Sequence[Case]:
+    """The cases a worker filed from this conversation, newest first."""
+    contact = await contact_for_conversation(s, conversation_id)
+    owner = [Case.conversation_id == conversation_id]
+    if contact is not None:
+        owner.append(Case.contact_id == contact.id)
+    rows = await s.scalars(select(Case).where(or_(*owner)).order_by(Case.id.desc()))
+    return rows.all()
+
+
+async def case_of_conversation(
+    s: AsyncSession, reference: str, conversation_id: str
+) -> Case | None:
+    """A case by reference, only if this conversation filed it (else None, like unknown)."""
+    for case in await cases_of_conversation(s, conversation_id):
+        if case.reference == reference:
+            return case
+    return None
+
+
+async def update_case(s: AsyncSession, case: Case, actor: str = "bot", **changes: Any) -> None:
+    """Change case fields and record what changed (names only: values may be personal)."""
+    changed = [k for k, v in changes.items() if getattr(case, k) != v]
+    for key in changed:
+        setattr(case, key, changes[key])
+    if changed:
+        case.updated_at = utcnow()
+        await add_event(s, case, "updated", {"fields": changed}, actor=actor)
+
+
+async def unacknowledged_urgent(s: AsyncSession, now: datetime, after: timedelta) -> Sequence[Case]:
+    """Urgent cases nobody acknowledged whose last alert is older than `after`."""
+    rows = await s.scalars(
+        select(Case)
+        .where(
+            Case.priority == Priority.URGENT,
+            Case.acknowledged_at.is_(None),
+            Case.status == CaseStatus.NEW,
+            Case.last_alert_at < now - after,
+        )
+        .order_by(Case.id)
+        .with_for_update(skip_locked=True)
+    )
+    return rows.all()

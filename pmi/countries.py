@@ -1,0 +1,46 @@
+"""Country names to ISO 3166-1 alpha-2 codes, from the NLU synonyms (one source of truth)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from pmi.labels import normalise
+
+_CODE = re.compile(r"^[A-Z]{2}$")
+MIN_PHRASE = 4  # shorter names ("kl", "my", "hk") only count when they are the whole answer
+
+
+class CountryNames:
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names  # normalised name -> code
+
+    @classmethod
+    def load(cls, nlu_file: Path) -> CountryNames:
+        raw = yaml.safe_load(nlu_file.read_text(encoding="utf-8")) or {}
+        names: dict[str, str] = {}
+        for block in raw.get("nlu") or []:
+            code = str(block.get("synonym", ""))
+            if not _CODE.match(code):
+                continue
+            names[code.lower()] = code
+            for line in str(block.get("examples", "")).splitlines():
+                name = normalise(line.strip().removeprefix("- "))
+                if name:
+                    names[name] = code
+        return cls(names)
+
+    def resolve(self, text: str) -> str | None:
+        """The code for an answer like "di taipei kak" or "Malaysia"; None if no name is known."""
+        answer = normalise(text)
+        if answer in self.names:
+            return self.names[answer]
+        padded = f" {answer} "
+        best: tuple[int, str] | None = None
+        for name, code in self.names.items():
+            longer = best is None or len(name) > best[0]
+            if len(name) >= MIN_PHRASE and longer and f" {name} " in padded:
+                best = (len(name), code)
+        return best[1] if best else None
