@@ -10,6 +10,8 @@ export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
+# python-telegram-bot: opt in to timedelta retry_after (the v23 behaviour) now.
+export PTB_TIMEDELTA := 1
 
 .PHONY: help setup run test chat migrate model validate lint lock clean eval-nlu import-agencies
 

@@ -10,13 +10,17 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 from sqlalchemy import text
+from telegram import Bot
 
 from bot import webchat
-from bot.keys import ENGINE, HTTP, RELAY, SESSIONMAKER, SETTINGS
+from bot.alerts import AlertService
+from bot.keys import ALERTS, ENGINE, HTTP, RELAY, SESSIONMAKER, SETTINGS
 from bot.rasa_client import RasaClient
 from bot.relay import Relay
 from pmi.db import create_engine, create_sessionmaker
 from pmi.knowledge import Replies
+from pmi.labels import CaseLabels
+from pmi.missions import Missions
 from pmi.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -34,11 +38,30 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[RELAY] = Relay(
         settings, app[SESSIONMAKER], rasa, Replies.load(settings.content.replies_file)
     )
-    retry = asyncio.create_task(app[RELAY].run_retry_loop(), name="retry-pending")
+    content = settings.content
+    bot = None
+    if settings.channels.telegram.token:
+        bot = Bot(settings.channels.telegram.token, base_url=settings.channels.telegram.base_url)
+        await bot.initialize()
+    app[ALERTS] = AlertService(
+        settings,
+        app[SESSIONMAKER],
+        Missions.load(content.missions_file),
+        CaseLabels.load(content.case_labels_file),
+        Replies.load(content.replies_file),
+        bot,
+    )
+    tasks = [
+        asyncio.create_task(app[RELAY].run_retry_loop(), name="retry-pending"),
+        asyncio.create_task(app[ALERTS].run(), name="staff-alerts"),
+    ]
     yield
-    retry.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await retry
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if bot is not None:
+        await bot.shutdown()
     await app[HTTP].close()
     await engine.dispose()
 

@@ -20,6 +20,7 @@ class CaseLabels:
     categories: dict[str, dict]
     statuses: dict[str, dict[str, str]]
     words: dict[str, frozenset[str]]
+    other: dict[str, dict[str, dict[str, str]]]
 
     @classmethod
     def load(cls, path: Path) -> CaseLabels:
@@ -28,10 +29,12 @@ class CaseLabels:
             key: frozenset(normalise(str(w)) or str(w) for w in raw.get(key) or [])
             for key in ("skip_words", "chat_words", "phone_words", "yes_words", "no_words")
         }
-        return cls(raw["categories"], raw["statuses"], words)
+        other = {k: raw.get(k) or {} for k in ("alert_reasons", "priorities")}
+        return cls(raw["categories"], raw["statuses"], words, other)
 
     def label(self, kind: str, code: str, language: str) -> str:
-        table = self.categories if kind == "category" else self.statuses
+        tables = {"category": self.categories, "status": self.statuses}
+        table = tables.get(kind) or self.other[kind]
         entry = table.get(code) or {}
         return str(entry.get(language) or entry.get("id") or code)
 

@@ -61,8 +61,22 @@ class WebchatSettings(_Section):
     enabled: bool = True
 
 
+class TelegramSettings(_Section):
+    token: str | None = None
+    base_url: str = "https://api.telegram.org/bot"
+
+
 class ChannelSettings(_Section):
     webchat: WebchatSettings = WebchatSettings()
+    telegram: TelegramSettings = TelegramSettings()
+
+
+class AlertSettings(_Section):
+    ack_timeout_minutes: float = Field(15, gt=0)
+    check_seconds: float = Field(30, gt=0)
+    fallback_route: str | None = None  # default: the missions directory's default route
+    staff_telegram_chat_id: str | None = None
+    console_url: str = "http://127.0.0.1:8080/console"
 
 
 class Settings(_Section):
@@ -72,6 +86,7 @@ class Settings(_Section):
     language: LanguageSettings = LanguageSettings()
     content: ContentSettings = ContentSettings()
     channels: ChannelSettings = ChannelSettings()
+    alerts: AlertSettings = AlertSettings()
 
 
 # Environment variable -> (section, key). Secrets appear only here.
@@ -82,6 +97,12 @@ _ENV = {
     "DATABASE_URL": ("database", "url"),
     "RASA_URL": ("rasa", "url"),
     "RASA_TOKEN": ("rasa", "token"),
+    "STAFF_TELEGRAM_CHAT_ID": ("alerts", "staff_telegram_chat_id"),
+}
+# Nested settings set from the environment (secrets and deployment-specific URLs).
+_ENV_NESTED = {
+    "TELEGRAM_BOT_TOKEN": ("channels", "telegram", "token"),
+    "TELEGRAM_BASE_URL": ("channels", "telegram", "base_url"),
 }
 
 
@@ -102,6 +123,9 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     for var, (section, key) in _ENV.items():
         if env.get(var):
             data.setdefault(section, {})[key] = env[var]
+    for var, (section, sub, key) in _ENV_NESTED.items():
+        if env.get(var):
+            data.setdefault(section, {}).setdefault(sub, {})[key] = env[var]
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

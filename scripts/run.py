@@ -22,6 +22,7 @@ def stack_env() -> dict[str, str]:
     env["SANIC_HOST"] = "127.0.0.1"  # the action server listens on loopback only
     env["RASA_MODEL"] = str(model_path())
     env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("PTB_TIMEDELTA", "1")
     return env
 
 

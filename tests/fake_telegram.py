@@ -1,0 +1,84 @@
+"""A local fake of the Telegram Bot API, for the real python-telegram-bot library.
+
+Point `Bot(token, base_url=fake.base_url)` at it. It records every sent message and
+can be told to answer the next calls with 429 (retry_after) or a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class FakeTelegram:
+    token: str = "123456:TEST-TOKEN"
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer next
+    port: int = 0
+    _runner: web.AppRunner | None = None
+    _message_id: int = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        token, method = request.match_info["token"], request.match_info["method"]
+        if token != self.token:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        if request.content_type == "application/json":
+            params = await request.json()
+        else:
+            params = dict(await request.post())
+        if self.fail_next:
+            status = self.fail_next.pop(0)
+            body: dict[str, Any] = {"ok": False, "error_code": status, "description": "fake error"}
+            if status == 429:
+                body["parameters"] = {"retry_after": 1}
+            return web.json_response(body, status=status)
+        if method == "getMe":
+            return web.json_response(
+                {
+                    "ok": True,
+                    "result": {
+                        "id": 123456,
+                        "is_bot": True,
+                        "first_name": "PMI",
+                        "username": "pmi_bot",
+                    },
+                }
+            )
+        if method == "sendMessage":
+            self._message_id += 1
+            self.sent.append(params)
+            markup = params.get("reply_markup")
+            if isinstance(markup, str):
+                params["reply_markup"] = json.loads(markup)
+            chat = {"id": int(params["chat_id"]), "type": "private"}
+            result = {
+                "message_id": self._message_id,
+                "date": 0,
+                "chat": chat,
+                "text": params["text"],
+            }
+            return web.json_response({"ok": True, "result": result})
+        return web.json_response({"ok": True, "result": True})
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
