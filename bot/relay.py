@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.language import decide_language
 from bot.rasa_client import RasaClient, RasaUnavailable
 from pmi import messages
+from pmi.db import utcnow
 from pmi.knowledge import Replies
-from pmi.models import Contact
+from pmi.models import Contact, InboundStatus
 from pmi.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,11 @@ class Relay:
                     inbound = await messages.next_pending_inbound(s, contact_id)
                     if contact is None or inbound is None:
                         return True
+                    if contact.handoff:
+                        # A person has the conversation: the message waits for them.
+                        inbound.status = InboundStatus.HANDOFF
+                        inbound.processed_at = utcnow()
+                        continue
                     language = decide_language(
                         inbound.text,
                         chosen=contact.language if contact.language_chosen else None,

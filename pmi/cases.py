@@ -12,7 +12,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pmi import messages
 from pmi.db import utcnow
+from pmi.knowledge import Replies
+from pmi.labels import CaseLabels
 from pmi.missions import Mission
 from pmi.models import Case, CaseEvent, CaseStatus, Contact, Priority, StaffAlert
 
@@ -158,3 +161,28 @@ async def unacknowledged_urgent(s: AsyncSession, now: datetime, after: timedelta
         .with_for_update(skip_locked=True)
     )
     return rows.all()
+
+
+def status_notice(case: Case, status: str, labels: CaseLabels, replies: Replies) -> str:
+    """The message telling the worker, in their language, that their case changed."""
+    return replies.get("case_status_changed", case.language).format(
+        reference=case.reference, status=labels.label("status", status, case.language)
+    )
+
+
+async def change_status(
+    s: AsyncSession, case: Case, status: str, actor: str, notice: str | None = None
+) -> None:
+    """Move a case to a new status, record it, and queue the notice for the worker."""
+    if status not in CaseStatus.ALL:
+        raise ValueError(f"unknown case status {status!r}")
+    old = case.status
+    if old == status:
+        return
+    now = utcnow()
+    case.status, case.updated_at = status, now
+    if status != CaseStatus.NEW and case.acknowledged_at is None:
+        case.acknowledged_at = now
+    await add_event(s, case, "status", {"from": old, "to": status}, actor=actor)
+    if notice and case.contact_id is not None:
+        await messages.add_outbound(s, case.contact_id, notice, kind="case")

@@ -48,6 +48,7 @@ class Contact(Base):
 class InboundStatus:
     PENDING = "pending"
     DONE = "done"
+    HANDOFF = "handoff"  # read by a person in the console, not by the bot
 
 
 class InboundMessage(Base):

@@ -71,6 +71,23 @@ class ChannelSettings(_Section):
     telegram: TelegramSettings = TelegramSettings()
 
 
+class HandoffSettings(_Section):
+    """When people answer chats; outside these hours workers are told when and given the hotline."""
+
+    timezone: str = "Asia/Jakarta"
+    days: list[int] = [1, 2, 3, 4, 5]  # ISO weekdays, Monday = 1
+    start: str = "08:00"
+    end: str = "17:00"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        hours, _, minutes = value.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+            raise ValueError("use HH:MM")
+        return value
+
+
 class AlertSettings(_Section):
     ack_timeout_minutes: float = Field(15, gt=0)
     check_seconds: float = Field(30, gt=0)
@@ -87,6 +104,7 @@ class Settings(_Section):
     content: ContentSettings = ContentSettings()
     channels: ChannelSettings = ChannelSettings()
     alerts: AlertSettings = AlertSettings()
+    handoff: HandoffSettings = HandoffSettings()
 
 
 # Environment variable -> (section, key). Secrets appear only here.

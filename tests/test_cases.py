@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from pmi import cases, messages
 from pmi.db import utcnow
+from pmi.knowledge import Replies
+from pmi.labels import CaseLabels
 from pmi.missions import Missions
 from pmi.models import CaseEvent, Priority, StaffAlert
 from pmi.settings import load_settings
@@ -94,3 +96,35 @@ async def test_unacknowledged_urgent_cases_are_due_for_a_repeat_alert(sessions, 
         due[0].acknowledged_at = utcnow()
     async with sessions() as s, s.begin():
         assert await cases.unacknowledged_urgent(s, utcnow(), timedelta(minutes=15)) == []
+
+
+async def test_status_change_is_recorded_and_told_to_the_worker_in_their_language(
+    sessions, missions
+) -> None:
+    settings = load_settings()
+    labels = CaseLabels.load(settings.content.case_labels_file)
+    replies = Replies.load(settings.content.replies_file)
+    async with sessions() as s, s.begin():
+        contact = await messages.get_or_create_contact(s, "webchat", "status-worker")
+        case = await cases.create_case(
+            s,
+            conversation_id=contact.public_id,
+            category="unpaid_wages",
+            mission=missions.route("TW"),
+            language="en",
+        )
+        notice = cases.status_notice(case, "in_progress", labels, replies)
+        await cases.change_status(s, case, "in_progress", "officer-1", notice)
+        with pytest.raises(ValueError, match="unknown case status"):
+            await cases.change_status(s, case, "lost", "officer-1")
+    assert notice == (
+        f"Update on report {case.reference}: it is now being handled. "
+        f'Type "status {case.reference}" to see your reports.'
+    )
+    async with sessions() as s, s.begin():
+        sent = await messages.take_pending_outbound(s, contact.id)
+        events = (await s.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))).all()
+    assert [m.text for m in sent] == [notice]
+    assert events[-1].kind == "status" and events[-1].actor == "officer-1"
+    assert events[-1].detail == {"from": "new", "to": "in_progress"}
+    assert case.acknowledged_at is not None

@@ -1,0 +1,72 @@
+"""Human handoff: office hours, and end to end through Rasa, the actions and the app."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from pmi import handoff, messages
+from pmi.db import create_engine, create_sessionmaker, utcnow
+from pmi.models import InboundMessage, InboundStatus
+from pmi.settings import HandoffSettings, load_settings
+from tests.conftest import joined, say
+
+HOURS = HandoffSettings(timezone="Asia/Jakarta", days=[1, 2, 3, 4, 5], start="08:00", end="17:00")
+
+
+@pytest.mark.parametrize(
+    ("utc", "expected"),
+    [
+        (datetime(2026, 11, 30, 3, 0, tzinfo=UTC), None),  # Monday 10:00 WIB: open
+        (datetime(2026, 11, 30, 10, 0, tzinfo=UTC), "2026-12-01 08:00"),  # Monday 17:00 WIB
+        (datetime(2026, 11, 28, 3, 0, tzinfo=UTC), "2026-11-30 08:00"),  # Saturday
+        (datetime(2026, 11, 29, 23, 30, tzinfo=UTC), "2026-11-30 08:00"),  # Monday 06:30 WIB
+    ],
+)
+def test_next_opening(utc: datetime, expected: str | None) -> None:
+    opens = handoff.next_opening(HOURS, utc)
+    assert (opens.strftime("%Y-%m-%d %H:%M") if opens else None) == expected
+
+
+@pytest.mark.e2e
+async def test_handoff_to_a_person_and_back_to_the_bot(chat, servers) -> None:
+    sender = "handoff-worker"
+    opens = handoff.next_opening(load_settings().handoff, utcnow())
+    started = joined(await say(chat, sender, "saya mau bicara dengan petugas manusia"))
+    if opens is None:
+        assert "Saya teruskan chat ini ke petugas" in started
+    else:
+        assert "Petugas sedang tidak bertugas" in started and opens.strftime("%H:%M") in started
+    # The bot is silent now; the message waits for a person.
+    assert await say(chat, sender, "halo? gaji saya belum dibayar") == []
+    engine = create_engine(servers.database_url)
+    sessions = create_sessionmaker(engine)
+    try:
+        async with sessions() as s, s.begin():
+            contact = await messages.get_contact(s, "webchat", sender)
+            assert contact is not None and contact.handoff
+            waiting = (
+                await s.scalars(
+                    select(InboundMessage).where(
+                        InboundMessage.contact_id == contact.id,
+                        InboundMessage.status == InboundStatus.HANDOFF,
+                    )
+                )
+            ).all()
+            assert [m.text for m in waiting] == ["halo? gaji saya belum dibayar"]
+            await handoff.staff_reply(s, contact, "Halo, saya petugas KP2MI. Sejak kapan?")
+        updates = await chat.get("/api/chat/updates", params={"sender": sender})
+        assert [m["text"] for m in (await updates.json())["messages"]] == [
+            "Halo, saya petugas KP2MI. Sejak kapan?"
+        ]
+        async with sessions() as s, s.begin():
+            contact = await messages.get_contact(s, "webchat", sender)
+            assert contact is not None
+            await handoff.end_handoff(s, contact, "Percakapan dengan petugas selesai.")
+    finally:
+        await engine.dispose()
+    updates = await chat.get("/api/chat/updates", params={"sender": sender})
+    assert "selesai" in joined((await updates.json())["messages"])
+    assert "Halo! Saya asisten" in joined(await say(chat, sender, "halo"))
