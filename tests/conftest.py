@@ -168,11 +168,12 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
         ACTION_SERVER_URL=f"http://127.0.0.1:{action_port}/webhook",
         DATABASE_URL=stack_db,
     )
+    action_log, rasa_log = (logs / "actions.log").open("w"), (logs / "rasa.log").open("w")
     actions = subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)],
         cwd=ROOT,
         env=env,
-        stdout=(logs / "actions.log").open("w"),
+        stdout=action_log,
         stderr=subprocess.STDOUT,
     )
     rasa = subprocess.Popen(
@@ -184,7 +185,7 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
         ],
         cwd=ROOT,
         env=env,
-        stdout=(logs / "rasa.log").open("w"),
+        stdout=rasa_log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -198,6 +199,8 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
     finally:
         _stop(rasa)
         _stop(actions)
+        action_log.close()
+        rasa_log.close()
 
 
 def make_settings(database_url: str, rasa_url: str = "http://127.0.0.1:9") -> Settings:

@@ -1,0 +1,131 @@
+"""Custom actions, run directly with a Tracker and a CollectingDispatcher (no network)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.complaints import ValidateComplaintForm
+from actions.knowledge import ActionAnswerKnowledge
+from actions.language import ActionSyncLanguage
+
+
+def tracker(
+    text: str = "",
+    intent: str = "",
+    slots: dict[str, Any] | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Tracker:
+    return Tracker(
+        sender_id="unit-test",
+        slots={"language": "id", **(slots or {})},
+        latest_message={
+            "text": text,
+            "intent": {"name": intent, "confidence": 1.0},
+            "entities": entities or [],
+            "metadata": metadata or {},
+        },
+        events=[],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+async def test_language_slot_follows_the_metadata() -> None:
+    action = ActionSyncLanguage()
+    events = await action.run(CollectingDispatcher(), tracker(metadata={"language": "en"}), {})
+    assert events == [SlotSet("language", "en")]
+    same = await action.run(CollectingDispatcher(), tracker(metadata={"language": "id"}), {})
+    assert same == []
+    unsupported = await action.run(CollectingDispatcher(), tracker(metadata={"language": "fr"}), {})
+    assert unsupported == []
+
+
+async def test_embassy_question_without_a_country_asks_for_it() -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerKnowledge().run(
+        dispatcher, tracker("nomor kbri", "ask_embassy_contact"), {}
+    )
+    assert [m["response"] for m in dispatcher.messages] == ["utter_ask_country"]
+    assert events == [SlotSet("pending_topic", "ask_embassy_contact")]
+
+
+async def test_embassy_question_with_a_country_answers_in_the_worker_language() -> None:
+    dispatcher = CollectingDispatcher()
+    country = [{"entity": "country", "value": "HK"}]
+    await ActionAnswerKnowledge().run(
+        dispatcher,
+        tracker("embassy number hong kong", "ask_embassy_contact", {"language": "en"}, country),
+        {},
+    )
+    [message] = dispatcher.messages
+    assert "KJRI Hong Kong" in message["text"] and "Source:" in message["text"]
+
+
+async def test_answer_to_a_pending_question_continues_the_topic() -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerKnowledge().run(
+        dispatcher,
+        tracker(
+            "jepang",
+            "inform",
+            {"pending_topic": "ask_embassy_contact"},
+            [{"entity": "country", "value": "JP"}],
+        ),
+        {},
+    )
+    assert "KBRI Tokyo" in dispatcher.messages[0]["text"]
+    assert events == [SlotSet("pending_topic", None)]
+
+
+@pytest.mark.parametrize(
+    ("answer", "category"),
+    [
+        ("1", "unpaid_wages"),
+        ("2", "passport_held"),
+        ("paspor sy ditahan agen", "passport_held"),
+        ("gaji tak bayar", "unpaid_wages"),
+        ("majikan suruh kerja di 3 rumah", "other"),
+        ("xyz", None),
+        ("12", None),
+    ],
+)
+def test_problem_answer_maps_to_a_category(answer: str, category: str | None) -> None:
+    dispatcher = CollectingDispatcher()
+    result = ValidateComplaintForm().validate_problem(answer, dispatcher, tracker(answer), {})
+    assert result == {"problem": category}
+    assert bool(dispatcher.messages) == (category is None)  # re-asked only when invalid
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("1", {"contact_method": "chat"}),
+        ("telepon", {"contact_method": "phone"}),
+        ("+60 12-345 6789", {"contact_method": "phone", "phone": "+60123456789"}),
+        ("besok", {"contact_method": None}),
+    ],
+)
+def test_contact_method_accepts_a_number_a_word_or_a_phone(answer: str, expected: dict) -> None:
+    result = ValidateComplaintForm().validate_contact_method(
+        answer, CollectingDispatcher(), tracker(answer), {}
+    )
+    assert result == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [("yes", "yes"), ("no", "no"), ("iya", "yes"), ("tak", "no"), ("?", None)],
+)
+def test_consent_must_be_a_clear_yes_or_no(answer: str, expected: str | None) -> None:
+    result = ValidateComplaintForm().validate_consent(
+        answer, CollectingDispatcher(), tracker(answer), {}
+    )
+    assert result == {"consent": expected}
