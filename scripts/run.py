@@ -14,7 +14,7 @@ from scripts.model import ROOT, model_path, rasa_env
 
 def stack_env() -> dict[str, str]:
     env = rasa_env()
-    env.setdefault("RASA_TOKEN", secrets.token_urlsafe(32))
+    env.setdefault("RASA_TOKEN", secrets.token_hex(32))
     env.setdefault("RASA_PORT", "5005")
     env.setdefault("ACTION_PORT", "5055")
     env.setdefault("RASA_URL", f"http://127.0.0.1:{env['RASA_PORT']}")

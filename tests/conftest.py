@@ -161,7 +161,7 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
     model = ensure_model()
     logs = tmp_path_factory.mktemp("logs")
     action_port, rasa_port = free_port(), free_port()
-    token = secrets.token_urlsafe(24)
+    token = secrets.token_hex(24)
     env = rasa_env()
     env.update(
         SANIC_HOST="127.0.0.1",
