@@ -14,6 +14,7 @@ from telegram import Bot
 
 from bot import webchat
 from bot.alerts import AlertService
+from bot.console import setup_console
 from bot.keys import ALERTS, ENGINE, HTTP, RELAY, SESSIONMAKER, SETTINGS
 from bot.rasa_client import RasaClient
 from bot.relay import Relay
@@ -86,6 +87,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/readyz", ready)
     if settings.channels.webchat.enabled:
         webchat.setup_routes(app)
+    setup_console(app, settings)
     return app
 
 

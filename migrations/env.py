@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import pmi.models  # noqa: F401  (registers the tables on Base.metadata)
-from pmi.db import Base, create_engine
+from pmi.db import Base, UTCDateTime, create_engine
 from pmi.settings import load_settings
 
 config = context.config
@@ -19,10 +19,18 @@ def _url() -> str:
     return config.attributes.get("database_url") or load_settings().database.url
 
 
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Render the UTCDateTime decorator as the plain column type it stores."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -186,3 +186,51 @@ async def change_status(
     await add_event(s, case, "status", {"from": old, "to": status}, actor=actor)
     if notice and case.contact_id is not None:
         await messages.add_outbound(s, case.contact_id, notice, kind="case")
+
+
+async def visible_cases(
+    s: AsyncSession,
+    *,
+    mission_code: str | None,
+    filters: dict[str, Any],
+    limit: int = 200,
+) -> Sequence[Case]:
+    """Cases for the inbox: urgent and unacknowledged first, then the newest.
+
+    `mission_code` restricts to one mission (mission staff); None shows all.
+    """
+    query = select(Case)
+    if mission_code is not None:
+        query = query.where(Case.mission_code == mission_code)
+    for key in ("status", "priority", "mission_code", "country", "category"):
+        if filters.get(key):
+            query = query.where(getattr(Case, key) == filters[key])
+    if filters.get("since"):
+        query = query.where(Case.created_at >= filters["since"])
+    if filters.get("until"):
+        query = query.where(Case.created_at < filters["until"])
+    urgent_first = (Case.priority == Priority.URGENT) & Case.acknowledged_at.is_(None)
+    query = query.order_by(urgent_first.desc(), Case.created_at.desc()).limit(limit)
+    return (await s.scalars(query)).all()
+
+
+async def status_counts(s: AsyncSession, mission_code: str | None) -> dict[str, int]:
+    query = select(Case.status, func.count()).group_by(Case.status)
+    if mission_code is not None:
+        query = query.where(Case.mission_code == mission_code)
+    return {status: count for status, count in (await s.execute(query)).all()}
+
+
+async def case_events(s: AsyncSession, case: Case) -> Sequence[CaseEvent]:
+    rows = await s.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+    )
+    return rows.all()
+
+
+async def urgent_since(s: AsyncSession, mission_code: str | None, after_id: int) -> Sequence[Case]:
+    """Urgent cases newer than `after_id` (the console polls this for live alerts)."""
+    query = select(Case).where(Case.priority == Priority.URGENT, Case.id > after_id)
+    if mission_code is not None:
+        query = query.where(Case.mission_code == mission_code)
+    return (await s.scalars(query.order_by(Case.id))).all()

@@ -151,3 +151,30 @@ async def take_pending_outbound(s: AsyncSession, contact_id: int) -> list[Outbou
             )
         )
     return list(rows)
+
+
+async def conversation(
+    s: AsyncSession, contact_id: int, limit: int = 500
+) -> list[InboundMessage | OutboundMessage]:
+    """A contact's messages both ways, in time order (for the console)."""
+    inbound = (
+        await s.scalars(
+            select(InboundMessage)
+            .where(InboundMessage.contact_id == contact_id)
+            .order_by(InboundMessage.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    outbound = (
+        await s.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.contact_id == contact_id)
+            .order_by(OutboundMessage.id.desc())
+            .limit(limit)
+        )
+    ).all()
+
+    def when(m: InboundMessage | OutboundMessage):  # type: ignore[no-untyped-def]
+        return m.received_at if isinstance(m, InboundMessage) else m.created_at
+
+    return sorted([*inbound, *outbound], key=when)

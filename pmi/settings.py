@@ -88,6 +88,16 @@ class HandoffSettings(_Section):
         return value
 
 
+class ConsoleSettings(_Section):
+    session_idle_minutes: float = Field(30, gt=0)
+    session_max_hours: float = Field(12, gt=0)
+    login_max_failures: int = Field(5, gt=0)
+    login_window_minutes: float = Field(15, gt=0)
+    # Time to first acknowledgement before a case shows as overdue.
+    target_urgent_minutes: float = Field(15, gt=0)
+    target_normal_hours: float = Field(48, gt=0)
+
+
 class AlertSettings(_Section):
     ack_timeout_minutes: float = Field(15, gt=0)
     check_seconds: float = Field(30, gt=0)
@@ -105,6 +115,7 @@ class Settings(_Section):
     channels: ChannelSettings = ChannelSettings()
     alerts: AlertSettings = AlertSettings()
     handoff: HandoffSettings = HandoffSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
 
 # Environment variable -> (section, key). Secrets appear only here.

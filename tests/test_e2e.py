@@ -9,7 +9,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from tests.conftest import free_port, make_settings, say, wait_until
+from pmi import agencies
+from pmi.db import create_engine, create_sessionmaker
+from tests.conftest import free_port, joined, make_settings, say, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -90,3 +92,20 @@ async def test_messages_sent_while_rasa_is_down_are_answered_in_order(servers) -
             await gate.close()
     assert later[0]["text"].startswith("Halo!")
     assert "Sama-sama" in later[1]["text"]
+
+
+async def test_agency_named_by_the_worker_is_checked_against_the_imported_registry(
+    chat, servers
+) -> None:
+    engine = create_engine(servers.database_url)
+    try:
+        async with create_sessionmaker(engine)() as s, s.begin():
+            rows = agencies.parse_registry(b"nama_perusahaan\nPT. Sinar Jaya Abadi\n")
+            record = await agencies.replace_registry(s, rows, "registry.csv")
+    finally:
+        await engine.dispose()
+    date = record.imported_at.strftime("%d-%m-%Y")
+    listed = joined(await say(chat, "agency-1", "PT Sinar Jaya Abadi itu resmi gak ya?"))
+    assert "ada di daftar resmi P3MI" in listed and date in listed
+    unknown = joined(await say(chat, "agency-2", "pt maju mundur terus itu resmi gak ya?"))
+    assert "tidak saya temukan di daftar resmi" in unknown and date in unknown

@@ -10,7 +10,6 @@ self-contained; the lexicon file is part of the model's input hash.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -31,31 +30,10 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.shared.utils.io import dump_obj_as_json_to_file, read_json_file
 
+from rasa_project.components.lexicon import compile_lexicon, find_danger
+
 logger = logging.getLogger(__name__)
 FILE = "danger_lexicon.json"
-
-
-def compile_lexicon(raw: dict[str, Any]) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
-    """Compile the lexicon's patterns and exclusions into two regular expressions."""
-
-    def join(items: list[dict[str, Any]]) -> re.Pattern[str] | None:
-        parts = [rf"\b(?:{item['pattern']})\b" for item in items if item.get("pattern")]
-        return re.compile("|".join(parts), re.IGNORECASE) if parts else None
-
-    return join(raw.get("patterns") or []), join(raw.get("exclude") or [])
-
-
-def find_danger(
-    text: str, patterns: re.Pattern[str] | None, exclude: re.Pattern[str] | None
-) -> str | None:
-    """Return the first danger phrase in `text`, ignoring excluded phrases."""
-    if patterns is None:
-        return None
-    text = text.lower()
-    if exclude is not None:
-        text = exclude.sub(" ", text)
-    match = patterns.search(text)
-    return match.group(0) if match else None
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)

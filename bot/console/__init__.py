@@ -1,0 +1,66 @@
+"""Staff console under /console: server-rendered pages for embassy staff and operators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot.console import views
+from bot.console.auth import SESSION_KEY, STAFF_KEY, console_middleware
+from bot.console.context import CONTENT, ConsoleContent
+from pmi.knowledge import Replies
+from pmi.labels import CaseLabels
+from pmi.missions import Missions
+from pmi.settings import Settings
+
+HERE = Path(__file__).parent
+
+
+async def _context(request: web.Request) -> dict:
+    user = request.get(STAFF_KEY)
+    session = request.get(SESSION_KEY)
+    return {
+        "staff": user,
+        "csrf": session.csrf_token if session else None,
+        "labels": request.app[CONTENT].labels,
+        "missions": request.app[CONTENT].missions,
+    }
+
+
+async def _to_inbox(_: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/console/")
+
+
+def setup_console(app: web.Application, settings: Settings) -> None:
+    content = settings.content
+    app[CONTENT] = ConsoleContent(
+        Missions.load(content.missions_file),
+        CaseLabels.load(content.case_labels_file),
+        Replies.load(content.replies_file),
+    )
+    # Before aiohttp_jinja2's middleware, which computes the template context: the
+    # session must be loaded by then.
+    app.middlewares.append(console_middleware)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        context_processors=[_context],
+    )
+    r = app.router
+    r.add_get("/console/login", views.login_page)
+    r.add_post("/console/login", views.login)
+    r.add_post("/console/logout", views.logout)
+    r.add_get("/console/", views.inbox)
+    r.add_get("/console", _to_inbox)
+    r.add_get("/console/alerts.json", views.alerts_json)
+    r.add_get("/console/cases/{reference}", views.case_page)
+    r.add_post(
+        "/console/cases/{reference}/{action:acknowledge|status|note|message|takeover|release}",
+        views.case_action,
+    )
+    r.add_get("/console/audit", views.audit_page)
+    r.add_static("/console/static", HERE / "static")
