@@ -178,3 +178,13 @@ async def conversation(
         return m.received_at if isinstance(m, InboundMessage) else m.created_at
 
     return sorted([*inbound, *outbound], key=when)
+
+
+async def handoff_contacts(s: AsyncSession) -> Sequence[Contact]:
+    """Conversations a person has taken over, the most recently active first."""
+    rows = await s.scalars(
+        select(Contact)
+        .where(Contact.handoff.is_(True))
+        .order_by(Contact.last_inbound_at.desc().nulls_last())
+    )
+    return rows.all()

@@ -250,3 +250,16 @@ async def test_audit_log_is_for_admins_only(client) -> None:
     await login(client, "admin1")
     page = await client.get("/console/audit")
     assert page.status == 200 and "login" in await page.text()
+
+
+async def test_mission_staff_cannot_open_whole_conversations(client) -> None:
+    case = await new_case(client, "MY", "Kuala Lumpur")
+    async with client.app[SESSIONMAKER]() as s:
+        contact = await s.get(Contact, case.contact_id)
+    assert contact is not None
+    await login(client, "kl_staff")
+    assert (await client.get("/console/conversations")).status == 404
+    assert (await client.get(f"/console/conversations/{contact.public_id}")).status == 404
+    await login(client, "operator1")
+    assert (await client.get(f"/console/conversations/{contact.public_id}")).status == 200
+    assert (await client.get("/console/conversations/" + "0" * 32)).status == 404

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
 
-from pmi import handoff, messages
+from pmi import handoff, messages, staff
 from pmi.db import create_engine, create_sessionmaker, utcnow
-from pmi.models import InboundMessage, InboundStatus
 from pmi.settings import HandoffSettings, load_settings
 from tests.conftest import joined, say
+from tests.test_console import PASSWORD, csrf_of, login
 
 HOURS = HandoffSettings(timezone="Asia/Jakarta", days=[1, 2, 3, 4, 5], start="08:00", end="17:00")
 
@@ -31,7 +30,7 @@ def test_next_opening(utc: datetime, expected: str | None) -> None:
 
 
 @pytest.mark.e2e
-async def test_handoff_to_a_person_and_back_to_the_bot(chat, servers) -> None:
+async def test_handoff_to_a_person_in_the_console_and_back_to_the_bot(chat, servers) -> None:
     sender = "handoff-worker"
     opens = handoff.next_opening(load_settings().handoff, utcnow())
     started = joined(await say(chat, sender, "saya mau bicara dengan petugas manusia"))
@@ -42,31 +41,26 @@ async def test_handoff_to_a_person_and_back_to_the_bot(chat, servers) -> None:
     # The bot is silent now; the message waits for a person.
     assert await say(chat, sender, "halo? gaji saya belum dibayar") == []
     engine = create_engine(servers.database_url)
-    sessions = create_sessionmaker(engine)
     try:
-        async with sessions() as s, s.begin():
+        async with create_sessionmaker(engine)() as s, s.begin():
             contact = await messages.get_contact(s, "webchat", sender)
             assert contact is not None and contact.handoff
-            waiting = (
-                await s.scalars(
-                    select(InboundMessage).where(
-                        InboundMessage.contact_id == contact.id,
-                        InboundMessage.status == InboundStatus.HANDOFF,
-                    )
-                )
-            ).all()
-            assert [m.text for m in waiting] == ["halo? gaji saya belum dibayar"]
-            await handoff.staff_reply(s, contact, "Halo, saya petugas KP2MI. Sejak kapan?")
-        updates = await chat.get("/api/chat/updates", params={"sender": sender})
-        assert [m["text"] for m in (await updates.json())["messages"]] == [
-            "Halo, saya petugas KP2MI. Sejak kapan?"
-        ]
-        async with sessions() as s, s.begin():
-            contact = await messages.get_contact(s, "webchat", sender)
-            assert contact is not None
-            await handoff.end_handoff(s, contact, "Percakapan dengan petugas selesai.")
+            public_id = contact.public_id
+            await staff.create_user(s, "hotline1", PASSWORD, "operator")
     finally:
         await engine.dispose()
+    # An operator finds the conversation in the console and answers.
+    await login(chat, "hotline1")
+    queue = await (await chat.get("/console/conversations")).text()
+    assert public_id[:8] in queue
+    page = f"/console/conversations/{public_id}"
+    assert "gaji saya belum dibayar" in await (await chat.get(page)).text()
+    token = await csrf_of(chat, page)
+    reply = {"csrf": token, "text": "Halo, saya petugas KP2MI. Sejak kapan?"}
+    assert (await chat.post(f"{page}/message", data=reply)).status == 200
     updates = await chat.get("/api/chat/updates", params={"sender": sender})
-    assert "selesai" in joined((await updates.json())["messages"])
+    assert [m["text"] for m in (await updates.json())["messages"]] == [reply["text"]]
+    assert (await chat.post(f"{page}/release", data={"csrf": token})).status == 200
+    updates = await chat.get("/api/chat/updates", params={"sender": sender})
+    assert "Percakapan dengan petugas selesai" in joined((await updates.json())["messages"])
     assert "Halo! Saya asisten" in joined(await say(chat, sender, "halo"))

@@ -62,5 +62,11 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         "/console/cases/{reference}/{action:acknowledge|status|note|message|takeover|release}",
         views.case_action,
     )
+    r.add_get("/console/conversations", views.conversations_page)
+    r.add_get("/console/conversations/{public_id:[0-9a-f]{32}}", views.conversation_page)
+    r.add_post(
+        "/console/conversations/{public_id:[0-9a-f]{32}}/{action:message|takeover|release}",
+        views.conversation_action,
+    )
     r.add_get("/console/audit", views.audit_page)
     r.add_static("/console/static", HERE / "static")

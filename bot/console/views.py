@@ -253,3 +253,57 @@ async def audit_page(request: web.Request) -> dict:
     async with request.app[SESSIONMAKER]() as s:
         entries = await staff.audit_entries(s)
     return {"entries": entries}
+
+
+def _operator_only(request: web.Request) -> StaffUser:
+    """Whole conversations are for hotline operators and admins, not mission staff."""
+    user = request[STAFF_KEY]
+    if user.role == Role.MISSION:
+        raise web.HTTPNotFound(text="not found")
+    return user
+
+
+@aiohttp_jinja2.template("conversations.html")
+async def conversations_page(request: web.Request) -> dict:
+    """Conversations handed to a person, waiting for staff."""
+    _operator_only(request)
+    async with request.app[SESSIONMAKER]() as s:
+        return {"contacts": await messages.handoff_contacts(s)}
+
+
+async def _contact(request: web.Request, s: AsyncSession) -> Contact:
+    contact = await s.scalar(
+        select(Contact).where(Contact.public_id == request.match_info["public_id"])
+    )
+    if contact is None:
+        raise web.HTTPNotFound(text="conversation not found")
+    return contact
+
+
+@aiohttp_jinja2.template("conversation.html")
+async def conversation_page(request: web.Request) -> dict:
+    user = _operator_only(request)
+    async with request.app[SESSIONMAKER]() as s, s.begin():
+        contact = await _contact(request, s)
+        talk = await messages.conversation(s, contact.id)
+        await staff.audit(s, user, "view_conversation", contact.public_id)
+    return {"contact": contact, "conversation": talk}
+
+
+async def conversation_action(request: web.Request) -> web.StreamResponse:
+    """Reply to the worker, take the conversation over, or give it back to the bot."""
+    user = _operator_only(request)
+    action = request.match_info["action"]
+    form = dict(await request.post())
+    async with request.app[SESSIONMAKER]() as s, s.begin():
+        contact = await _contact(request, s)
+        if action == "message":
+            await handoff.staff_reply(s, contact, _text(form))
+        elif action == "takeover":
+            await handoff.start_handoff(s, contact)
+        else:
+            language = contact.language or request.app[SETTINGS].language.default
+            notice = request.app[CONTENT].replies.get("handoff_ended", language)
+            await handoff.end_handoff(s, contact, notice)
+        await staff.audit(s, user, f"conversation_{action}", contact.public_id)
+    raise web.HTTPSeeOther(f"/console/conversations/{contact.public_id}")
