@@ -15,9 +15,11 @@ from telegram import Bot
 from bot import webchat
 from bot.alerts import AlertService
 from bot.console import setup_console
-from bot.keys import ALERTS, ENGINE, HTTP, RELAY, SESSIONMAKER, SETTINGS
+from bot.keys import ALERTS, ENGINE, HTTP, OUTBOX, RELAY, SESSIONMAKER, SETTINGS, TELEGRAM
+from bot.outbox import Outbox, Sender
 from bot.rasa_client import RasaClient
 from bot.relay import Relay
+from bot.telegram import TelegramAdapter, TelegramSender
 from pmi.db import create_engine, create_sessionmaker
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
@@ -40,10 +42,24 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         settings, app[SESSIONMAKER], rasa, Replies.load(settings.content.replies_file)
     )
     content = settings.content
+    telegram = settings.channels.telegram
     bot = None
-    if settings.channels.telegram.token:
-        bot = Bot(settings.channels.telegram.token, base_url=settings.channels.telegram.base_url)
+    senders: dict[str, Sender] = {}
+    if telegram.token:
+        bot = Bot(telegram.token, base_url=telegram.base_url)
         await bot.initialize()
+        senders["telegram"] = TelegramSender(bot)
+    app[OUTBOX] = Outbox(app[SESSIONMAKER], senders)
+    if bot is not None:
+        app[TELEGRAM] = TelegramAdapter(bot, app[RELAY], app[OUTBOX], telegram.webhook_secret)
+        if _telegram_webhook(settings):
+            await bot.set_webhook(
+                f"{settings.app.public_url}/telegram/webhook",
+                secret_token=telegram.webhook_secret,
+                allowed_updates=["message", "callback_query"],
+            )
+        else:
+            await app[TELEGRAM].start_polling()
     app[ALERTS] = AlertService(
         settings,
         app[SESSIONMAKER],
@@ -55,8 +71,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(app[RELAY].run_retry_loop(), name="retry-pending"),
         asyncio.create_task(app[ALERTS].run(), name="staff-alerts"),
+        asyncio.create_task(app[OUTBOX].run(), name="outbox"),
     ]
     yield
+    if TELEGRAM in app:
+        await app[TELEGRAM].stop()
     for task in tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -79,6 +98,15 @@ async def ready(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
+def _telegram_webhook(settings: Settings) -> bool:
+    telegram = settings.channels.telegram
+    return bool(telegram.token and telegram.webhook_secret and settings.app.public_url)
+
+
+async def _telegram_webhook_view(request: web.Request) -> web.Response:
+    return await request.app[TELEGRAM].webhook(request)
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[SETTINGS] = settings
@@ -88,6 +116,8 @@ def create_app(settings: Settings) -> web.Application:
     if settings.channels.webchat.enabled:
         webchat.setup_routes(app)
     setup_console(app, settings)
+    if _telegram_webhook(settings):
+        app.router.add_post("/telegram/webhook", _telegram_webhook_view)
     return app
 
 

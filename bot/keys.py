@@ -7,7 +7,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerts import AlertService
+from bot.outbox import Outbox
 from bot.relay import Relay
+from bot.telegram import TelegramAdapter
 from pmi.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -16,3 +18,5 @@ SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 RELAY = web.AppKey("relay", Relay)
 ALERTS = web.AppKey("alerts", AlertService)
+OUTBOX = web.AppKey("outbox", Outbox)
+TELEGRAM = web.AppKey("telegram", TelegramAdapter)

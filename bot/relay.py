@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.commands import app_command
 from bot.language import decide_language
 from bot.rasa_client import RasaClient, RasaUnavailable
 from pmi import messages
@@ -70,6 +71,17 @@ class Relay:
                     inbound = await messages.next_pending_inbound(s, contact_id)
                     if contact is None or inbound is None:
                         return True
+                    supported = tuple(self._settings.language.supported)
+                    current = contact.language or hint or self._settings.language.default
+                    command = app_command(inbound.text, current, self._replies, supported)
+                    if command is not None:
+                        if command.language:
+                            contact.language, contact.language_chosen = command.language, True
+                        await messages.add_outbound(
+                            s, contact_id, command.text, command.buttons, inbound_id=inbound.id
+                        )
+                        await messages.mark_inbound_done(s, inbound, contact.language or current)
+                        continue
                     if contact.handoff:
                         # A person has the conversation: the message waits for them.
                         inbound.status = InboundStatus.HANDOFF

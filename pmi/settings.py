@@ -63,6 +63,7 @@ class WebchatSettings(_Section):
 
 class TelegramSettings(_Section):
     token: str | None = None
+    webhook_secret: str | None = None  # with app.public_url: webhook mode, else polling
     base_url: str = "https://api.telegram.org/bot"
 
 
@@ -132,6 +133,7 @@ _ENV = {
 _ENV_NESTED = {
     "TELEGRAM_BOT_TOKEN": ("channels", "telegram", "token"),
     "TELEGRAM_BASE_URL": ("channels", "telegram", "base_url"),
+    "TELEGRAM_WEBHOOK_SECRET": ("channels", "telegram", "webhook_secret"),
 }
 
 
