@@ -146,11 +146,12 @@ class TelegramAdapter:
             raise web.HTTPForbidden(text="bad secret token")
         try:
             data = json.loads(await request.read())
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("no update_id")
             update = Update.de_json(data, self.bot)
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+        except (UnicodeDecodeError, AttributeError, KeyError, TypeError, ValueError):
+            # json.JSONDecodeError is a ValueError
             raise web.HTTPBadRequest(text="not a Telegram update") from None
-        if update is None:
-            raise web.HTTPBadRequest(text="not a Telegram update")
         await self.handle(update)  # stored before the 200; processed in the background
         return web.json_response({"ok": True})
 

@@ -93,9 +93,11 @@ def create_engine(url: str, **kwargs: object) -> AsyncEngine:
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
 
+        # IMMEDIATE: take the write lock at the start, so that two transactions never
+        # deadlock upgrading a read lock (SQLite then fails at once, whatever the timeout).
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

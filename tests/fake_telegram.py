@@ -6,6 +6,7 @@ can be told to answer the next calls with 429 (retry_after) or a 500.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ class FakeTelegram:
     token: str = "123456:TEST-TOKEN"
     sent: list[dict[str, Any]] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer next
+    updates: list[dict[str, Any]] = field(default_factory=list)  # served by getUpdates
+    calls: list[str] = field(default_factory=list)
     port: int = 0
     _runner: web.AppRunner | None = None
     _message_id: int = 0
@@ -42,6 +45,13 @@ class FakeTelegram:
             if status == 429:
                 body["parameters"] = {"retry_after": 1}
             return web.json_response(body, status=status)
+        self.calls.append(method)
+        if method == "getUpdates":
+            offset = int(params.get("offset") or 0)
+            pending = [u for u in self.updates if u["update_id"] >= offset]
+            if not pending:
+                await asyncio.sleep(0.2)
+            return web.json_response({"ok": True, "result": pending})
         if method == "getMe":
             return web.json_response(
                 {
@@ -82,3 +92,34 @@ class FakeTelegram:
     async def stop(self) -> None:
         if self._runner:
             await self._runner.cleanup()
+
+
+def text_update(update_id: int, chat_id: int, text: str, language: str = "id") -> dict[str, Any]:
+    """A Bot API update carrying a text message from a private chat."""
+    user = {"id": chat_id, "is_bot": False, "first_name": "Worker", "language_code": language}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 0,
+            "chat": {"id": chat_id, "type": "private"},
+            "from": user,
+            "text": text,
+        },
+    }
+
+
+def button_update(update_id: int, chat_id: int, data: str) -> dict[str, Any]:
+    """A Bot API update for a pressed inline-keyboard button."""
+    user = {"id": chat_id, "is_bot": False, "first_name": "Worker"}
+    message = {"message_id": 1, "date": 0, "chat": {"id": chat_id, "type": "private"}}
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": str(update_id),
+            "from": user,
+            "chat_instance": "x",
+            "message": message,
+            "data": data,
+        },
+    }

@@ -1,0 +1,187 @@
+"""Telegram through the real python-telegram-bot library and a local fake Bot API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from bot.app import create_app
+from bot.keys import SESSIONMAKER
+from bot.telegram import MAX_MESSAGE, SECRET_HEADER, keyboard, split_text
+from pmi.db import create_engine
+from pmi.models import InboundMessage
+from tests.conftest import Servers, free_port, make_settings, migrate, wait_until
+from tests.fake_telegram import FakeTelegram, button_update, text_update
+
+SECRET = "s3cret-webhook-token"
+
+
+def test_long_replies_are_split_under_the_limit() -> None:
+    text = "\n\n".join(f"Paragraf {i}: " + "kata " * 300 for i in range(5))
+    parts = split_text(text)
+    assert len(parts) > 1 and all(len(p) <= MAX_MESSAGE for p in parts)
+    assert " ".join(" ".join(parts).split()) == " ".join(text.split())
+
+
+def test_buttons_become_an_inline_keyboard() -> None:
+    markup = keyboard(
+        [
+            {"title": "Malaysia", "payload": '/inform{"country": "MY"}'},
+            {"title": "x" * 30, "payload": "/" + "p" * 80},
+        ]
+    )
+    assert markup is not None
+    keys = [k for row in markup.inline_keyboard for k in row]
+    assert keys[0].callback_data == '/inform{"country": "MY"}'
+    assert keys[1].callback_data == "x" * 30  # payload over 64 bytes: the title is sent
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def _db(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'tg.db'}"
+    engine = create_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+    return url
+
+
+def _settings(db_url: str, rasa_url: str, telegram: FakeTelegram, webhook: bool = True):  # type: ignore[no-untyped-def]
+    settings = make_settings(db_url, rasa_url)
+    settings.channels.telegram.token = telegram.token
+    settings.channels.telegram.base_url = telegram.base_url
+    if webhook:
+        settings.channels.telegram.webhook_secret = SECRET
+        settings.app.public_url = "https://helpdesk.example.org"
+    return settings
+
+
+async def _inbound_count(client: TestClient) -> int:
+    async with client.app[SESSIONMAKER]() as s:
+        return await s.scalar(select(func.count()).select_from(InboundMessage)) or 0
+
+
+@pytest.fixture
+async def webhook_app(tmp_path, telegram) -> AsyncIterator[TestClient]:
+    settings = _settings(await _db(tmp_path), f"http://127.0.0.1:{free_port()}", telegram)
+    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
+        yield client
+
+
+async def test_webhook_is_registered_with_the_secret(webhook_app, telegram) -> None:
+    assert "setWebhook" in telegram.calls
+
+
+@pytest.mark.parametrize("secret", [None, "wrong", SECRET + "x"])
+async def test_webhook_without_the_right_secret_is_refused_and_stores_nothing(
+    webhook_app, secret
+) -> None:
+    headers = {SECRET_HEADER: secret} if secret else {}
+    resp = await webhook_app.post(
+        "/telegram/webhook", json=text_update(1, 42, "halo"), headers=headers
+    )
+    assert resp.status == 403
+    assert await _inbound_count(webhook_app) == 0
+
+
+async def test_webhook_rejects_what_is_not_an_update(webhook_app) -> None:
+    for body in (b"not json", b"[]", b'{"foo": 1}'):
+        resp = await webhook_app.post(
+            "/telegram/webhook", data=body, headers={SECRET_HEADER: SECRET}
+        )
+        assert resp.status == 400
+    assert await _inbound_count(webhook_app) == 0
+
+
+async def test_duplicate_update_is_stored_once_and_answered_once(webhook_app, telegram) -> None:
+    # Rasa is down here: the worker gets exactly one holding reply, once.
+    for _ in range(3):
+        resp = await webhook_app.post(
+            "/telegram/webhook", json=text_update(7, 42, "halo"), headers={SECRET_HEADER: SECRET}
+        )
+        assert resp.status == 200
+    assert await _inbound_count(webhook_app) == 1
+
+    async def replied() -> bool:
+        return len(telegram.sent) >= 1
+
+    await wait_until(replied)
+    [sent] = telegram.sent
+    assert str(sent["chat_id"]) == "42" and "sudah kami terima" in sent["text"]
+
+
+async def test_rate_limit_is_honoured_and_the_reply_sent_once(webhook_app, telegram) -> None:
+    telegram.fail_next = [429]
+    resp = await webhook_app.post(
+        "/telegram/webhook", json=text_update(8, 43, "/start"), headers={SECRET_HEADER: SECRET}
+    )
+    assert resp.status == 200
+
+    async def delivered() -> bool:
+        return len(telegram.sent) == 1
+
+    await wait_until(delivered, timeout=15)
+    assert "Pekerja Migran Indonesia" in telegram.sent[0]["text"]
+
+
+@pytest.mark.e2e
+async def test_conversation_over_telegram_with_buttons_and_language_choice(
+    servers: Servers, tmp_path, telegram
+) -> None:
+    settings = _settings(servers.database_url, servers.rasa_url, telegram)
+    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
+
+        async def post(update: dict) -> None:
+            resp = await client.post(
+                "/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET}
+            )
+            assert resp.status == 200
+
+        async def sent(n: int) -> None:
+            async def enough() -> bool:
+                return len(telegram.sent) >= n
+
+            await wait_until(enough, timeout=30)
+
+        await post(text_update(100, 555, "/start"))
+        await sent(1)
+        start = telegram.sent[0]
+        assert "Privasi" in start["text"]
+        payloads = [
+            k["callback_data"] for row in start["reply_markup"]["inline_keyboard"] for k in row
+        ]
+        assert '/choose_language{"language": "en"}' in payloads
+        await post(button_update(101, 555, '/choose_language{"language": "en"}'))
+        await sent(2)
+        assert telegram.sent[1]["text"] == "OK, I will answer in English."
+        await post(text_update(102, 555, "nomor kbri brp ya"))  # explicit choice beats detection
+        await sent(3)
+        asked = telegram.sent[2]
+        assert asked["text"].startswith("In which country")
+        assert asked["reply_markup"]["inline_keyboard"]
+        await post(button_update(103, 555, '/inform{"country": "MY"}'))
+        await sent(4)
+        assert "Kuala Lumpur" in telegram.sent[3]["text"] and "Source:" in telegram.sent[3]["text"]
+
+
+@pytest.mark.e2e
+async def test_polling_mode_receives_and_answers(servers: Servers, telegram) -> None:
+    telegram.updates = [text_update(200, 777, "halo")]
+    settings = _settings(servers.database_url, servers.rasa_url, telegram, webhook=False)
+    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")):
+
+        async def answered() -> bool:
+            return any(str(m["chat_id"]) == "777" for m in telegram.sent)
+
+        await wait_until(answered, timeout=30)
+    reply = next(m for m in telegram.sent if str(m["chat_id"]) == "777")
+    assert reply["text"].startswith("Halo! Saya asisten")
