@@ -37,7 +37,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[SESSIONMAKER] = create_sessionmaker(engine)
     app[HTTP] = aiohttp.ClientSession()
-    rasa = RasaClient(app[HTTP], settings.rasa.url, settings.rasa.timeout_seconds)
+    rasa = RasaClient(
+        app[HTTP], settings.rasa.url, settings.rasa.timeout_seconds, settings.rasa.token
+    )
     app[RELAY] = Relay(
         settings, app[SESSIONMAKER], rasa, Replies.load(settings.content.replies_file)
     )

@@ -1,4 +1,4 @@
-"""Commands the app answers itself, on every channel: /start, the language choice.
+"""Commands the app answers itself, on every channel: /start, the language choice, /hapus.
 
 Language choice buttons send `/choose_language{"language": "en"}`; the app records the
 choice (explicit choice beats detection) and confirms in the new language.
@@ -20,6 +20,9 @@ LANGUAGE_BUTTONS = [
 _CHOOSE = re.compile(r"^/choose_language(\{.*\})$")
 START = {"/start"}
 LANGUAGE = {"/bahasa", "/language", "/lang"}
+DELETE = {"/hapus", "/delete", "/padam"}
+CONFIRM_DELETE = "/confirm_delete"
+CANCEL_DELETE = "/cancel_delete"
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class CommandReply:
     text: str
     buttons: list[dict[str, str]]
     language: str | None = None  # set when the worker chose a language
+    forget: bool = False  # erase the worker's data before sending this reply
 
 
 def chosen_language(text: str, supported: tuple[str, ...]) -> str | None:
@@ -49,6 +53,16 @@ def app_command(
         return CommandReply(replies.get("start", "id"), LANGUAGE_BUTTONS)
     if command in LANGUAGE:
         return CommandReply(replies.get("choose_language", language), LANGUAGE_BUTTONS)
+    if command in DELETE:
+        buttons = [
+            {"title": replies.get("delete_yes", language), "payload": CONFIRM_DELETE},
+            {"title": replies.get("delete_no", language), "payload": CANCEL_DELETE},
+        ]
+        return CommandReply(replies.get("delete_confirm", language), buttons)
+    if command == CONFIRM_DELETE:
+        return CommandReply(replies.get("delete_done", language), [], forget=True)
+    if command == CANCEL_DELETE:
+        return CommandReply(replies.get("delete_cancelled", language), [])
     chosen = chosen_language(text, supported)
     if chosen:
         return CommandReply(replies.get("language_set", chosen), [], chosen)

@@ -36,10 +36,29 @@ def _reply(raw: dict[str, Any]) -> BotReply | None:
 class RasaClient:
     """Sends one user message to Rasa and returns the bot's replies."""
 
-    def __init__(self, http: aiohttp.ClientSession, base_url: str, timeout: float) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, base_url: str, timeout: float, token: str | None = None
+    ) -> None:
         self._http = http
-        self._url = base_url.rstrip("/") + "/webhooks/rest/webhook"
+        self._base = base_url.rstrip("/")
+        self._url = self._base + "/webhooks/rest/webhook"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._token = token
+
+    async def forget(self, sender: str) -> bool:
+        """Erase a conversation's tracker in Rasa (replace its events with none)."""
+        if not self._token:
+            logger.warning("no RASA_TOKEN: a forgotten conversation stays in Rasa's tracker")
+            return False
+        url = f"{self._base}/conversations/{sender}/tracker/events"
+        try:
+            async with self._http.put(
+                url, json=[], params={"token": self._token}, timeout=self._timeout
+            ) as resp:
+                return resp.status == 200
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("could not erase a conversation in Rasa: %s", exc.__class__.__name__)
+            return False
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
         payload = {"sender": sender, "message": text, "metadata": metadata}

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.commands import app_command
+from bot.commands import CommandReply, app_command
 from bot.language import decide_language
 from bot.rasa_client import RasaClient, RasaUnavailable
 from pmi import messages
 from pmi.db import utcnow
 from pmi.knowledge import Replies
-from pmi.models import Contact, InboundStatus
+from pmi.models import Contact, InboundMessage, InboundStatus
+from pmi.privacy import forget_contact
 from pmi.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -75,12 +76,7 @@ class Relay:
                     current = contact.language or hint or self._settings.language.default
                     command = app_command(inbound.text, current, self._replies, supported)
                     if command is not None:
-                        if command.language:
-                            contact.language, contact.language_chosen = command.language, True
-                        await messages.add_outbound(
-                            s, contact_id, command.text, command.buttons, inbound_id=inbound.id
-                        )
-                        await messages.mark_inbound_done(s, inbound, contact.language or current)
+                        await self._answer_command(s, contact, inbound, command, current)
                         continue
                     if contact.handoff:
                         # A person has the conversation: the message waits for them.
@@ -115,6 +111,26 @@ class Relay:
                             s, contact_id, reply.text, reply.buttons, inbound_id=inbound_id
                         )
                     await messages.mark_inbound_done(s, inbound, language)
+
+    async def _answer_command(
+        self,
+        s: AsyncSession,
+        contact: Contact,
+        inbound: InboundMessage,
+        command: CommandReply,
+        language: str,
+    ) -> None:
+        """Reply to a command the app handles itself (no Rasa involved)."""
+        inbound_id: int | None = inbound.id
+        await messages.mark_inbound_done(s, inbound, command.language or language)
+        if command.forget:
+            await self._rasa.forget(await forget_contact(s, contact))
+            inbound_id = None  # the message itself was erased with the rest
+        if command.language:
+            contact.language, contact.language_chosen = command.language, True
+        await messages.add_outbound(
+            s, contact.id, command.text, command.buttons, inbound_id=inbound_id
+        )
 
     async def _hold(self, contact_id: int, language: str) -> None:
         """Queue one holding reply per outage, not one per message."""

@@ -101,6 +101,27 @@ async def database(request, tmp_path_factory) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
+async def app_db(tmp_path) -> str:
+    """A fresh, migrated SQLite database file for one test's app."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    engine = create_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+    return url
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator:
+    """A local fake of the Telegram Bot API."""
+    from tests.fake_telegram import FakeTelegram
+
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
 async def sessions(database: Database) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions bound to one outer transaction that is rolled back after the test."""
     async with database.engine.connect() as conn:

@@ -17,17 +17,8 @@ from pmi.labels import CaseLabels
 from pmi.missions import Missions
 from pmi.models import Case, Priority, StaffAlert
 from tests.conftest import make_settings
-from tests.fake_telegram import FakeTelegram
 
 STAFF_CHAT = "-100777"
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

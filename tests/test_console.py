@@ -13,28 +13,19 @@ from sqlalchemy import select, update
 from bot.app import create_app
 from bot.keys import SESSIONMAKER
 from pmi import cases, messages, staff
-from pmi.db import create_engine, utcnow
+from pmi.db import utcnow
 from pmi.missions import Missions
 from pmi.models import AuditEntry, Case, Contact, OutboundMessage, Priority, StaffSession
 from pmi.settings import load_settings
-from tests.conftest import free_port, make_settings, migrate
+from tests.conftest import free_port, make_settings
 
 PASSWORD = "a long enough passphrase"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @pytest.fixture
-async def app_url(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path / 'console.db'}"
-    engine = create_engine(url)
-    await migrate(engine)
-    await engine.dispose()
-    return url
-
-
-@pytest.fixture
-async def client(app_url: str) -> AsyncIterator[TestClient]:
-    app = create_app(make_settings(app_url, f"http://127.0.0.1:{free_port()}"))
+async def client(app_db: str) -> AsyncIterator[TestClient]:
+    app = create_app(make_settings(app_db, f"http://127.0.0.1:{free_port()}"))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         async with client.app[SESSIONMAKER]() as s, s.begin():
             await staff.create_user(s, "operator1", PASSWORD, "operator")
@@ -96,8 +87,8 @@ async def test_login_sets_a_hardened_cookie_and_rotates_the_session(client) -> N
         assert len((await s.scalars(select(StaffSession))).all()) == 1  # the old one is gone
 
 
-async def test_cookie_is_host_prefixed_and_secure_behind_https(app_url) -> None:
-    settings = make_settings(app_url)
+async def test_cookie_is_host_prefixed_and_secure_behind_https(app_db) -> None:
+    settings = make_settings(app_db)
     settings.app.public_url = "https://helpdesk.example.org"
     app = create_app(settings)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:

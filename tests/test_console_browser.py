@@ -11,22 +11,17 @@ from playwright.async_api import expect
 from bot.app import create_app
 from bot.keys import SESSIONMAKER
 from pmi import cases, messages, staff
-from pmi.db import create_engine
 from pmi.missions import Missions
 from pmi.models import Priority
 from pmi.settings import load_settings
-from tests.conftest import free_port, make_settings, migrate
+from tests.conftest import free_port, make_settings
 
 PASSWORD = "a long enough passphrase"
 
 
 @pytest.fixture
-async def console(tmp_path) -> AsyncIterator[TestClient]:
-    url = f"sqlite:///{tmp_path / 'console.db'}"
-    engine = create_engine(url)
-    await migrate(engine)
-    await engine.dispose()
-    app = create_app(make_settings(url, f"http://127.0.0.1:{free_port()}"))
+async def console(app_db: str) -> AsyncIterator[TestClient]:
+    app = create_app(make_settings(app_db, f"http://127.0.0.1:{free_port()}"))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         async with client.app[SESSIONMAKER]() as s, s.begin():
             await staff.create_user(s, "kl_staff", PASSWORD, "mission", "KBRI-KUALA-LUMPUR")

@@ -100,12 +100,12 @@ async def test_agency_named_by_the_worker_is_checked_against_the_imported_regist
     engine = create_engine(servers.database_url)
     try:
         async with create_sessionmaker(engine)() as s, s.begin():
-            rows = agencies.parse_registry(b"nama_perusahaan\nPT. Sinar Jaya Abadi\n")
+            rows = agencies.parse_registry(b"nama_perusahaan\nPT. Cahaya Bintang Timur\n")
             record = await agencies.replace_registry(s, rows, "registry.csv")
     finally:
         await engine.dispose()
     date = record.imported_at.strftime("%d-%m-%Y")
-    listed = joined(await say(chat, "agency-1", "PT Sinar Jaya Abadi itu resmi gak ya?"))
+    listed = joined(await say(chat, "agency-1", "pt cahaya bintang timur itu resmi gak ya?"))
     assert "ada di daftar resmi P3MI" in listed and date in listed
-    unknown = joined(await say(chat, "agency-2", "pt maju mundur terus itu resmi gak ya?"))
+    unknown = joined(await say(chat, "agency-2", "PT Berkah Sentosa Jaya resmi gak ya min?"))
     assert "tidak saya temukan di daftar resmi" in unknown and date in unknown

@@ -11,9 +11,8 @@ from sqlalchemy import func, select
 from bot.app import create_app
 from bot.keys import SESSIONMAKER
 from bot.telegram import MAX_MESSAGE, SECRET_HEADER, keyboard, split_text
-from pmi.db import create_engine
 from pmi.models import InboundMessage
-from tests.conftest import Servers, free_port, make_settings, migrate, wait_until
+from tests.conftest import Servers, free_port, make_settings, wait_until
 from tests.fake_telegram import FakeTelegram, button_update, text_update
 
 SECRET = "s3cret-webhook-token"
@@ -39,22 +38,6 @@ def test_buttons_become_an_inline_keyboard() -> None:
     assert keys[1].callback_data == "x" * 30  # payload over 64 bytes: the title is sent
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-async def _db(tmp_path) -> str:  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / 'tg.db'}"
-    engine = create_engine(url)
-    await migrate(engine)
-    await engine.dispose()
-    return url
-
-
 def _settings(db_url: str, rasa_url: str, telegram: FakeTelegram, webhook: bool = True):  # type: ignore[no-untyped-def]
     settings = make_settings(db_url, rasa_url)
     settings.channels.telegram.token = telegram.token
@@ -71,8 +54,8 @@ async def _inbound_count(client: TestClient) -> int:
 
 
 @pytest.fixture
-async def webhook_app(tmp_path, telegram) -> AsyncIterator[TestClient]:
-    settings = _settings(await _db(tmp_path), f"http://127.0.0.1:{free_port()}", telegram)
+async def webhook_app(app_db, telegram) -> AsyncIterator[TestClient]:
+    settings = _settings(app_db, f"http://127.0.0.1:{free_port()}", telegram)
     async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
         yield client
 

@@ -14,24 +14,14 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from bot.keys import SESSIONMAKER
-from pmi.db import create_engine
 from pmi.models import InboundMessage, InboundStatus
-from tests.conftest import free_port, make_settings, migrate
+from tests.conftest import free_port, make_settings
 
 
 @pytest.fixture
-async def sqlite_url(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    engine = create_engine(url)
-    await migrate(engine)
-    await engine.dispose()
-    return url
-
-
-@pytest.fixture
-async def client(sqlite_url: str) -> AsyncIterator[TestClient]:
+async def client(app_db: str) -> AsyncIterator[TestClient]:
     # Nothing listens on this port: Rasa is "down".
-    app = create_app(make_settings(sqlite_url, f"http://127.0.0.1:{free_port()}"))
+    app = create_app(make_settings(app_db, f"http://127.0.0.1:{free_port()}"))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client
 
