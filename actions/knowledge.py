@@ -45,9 +45,14 @@ class ActionAnswerKnowledge(Action):
         country = _message_country(tracker) or tracker.get_slot("country")
         topic = intent
         if intent == "inform":
-            # A bare answer: continue the topic we asked about; a bare country means
-            # the worker wants that country's mission (e.g. after an emergency reply).
-            topic = tracker.get_slot("pending_topic") or (EMBASSY if country else None)
+            # A bare answer: continue the topic we asked about. Otherwise a bare agency
+            # name asks whether it is licensed, and a bare country asks for that country's
+            # mission (e.g. after an emergency reply).
+            topic = tracker.get_slot("pending_topic")
+            if topic is None and _message_agency(tracker):
+                topic = AGENCY
+            elif topic is None and country:
+                topic = EMBASSY
             if topic is None:
                 dispatcher.utter_message(response="utter_help")
                 return []

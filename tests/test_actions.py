@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.complaints import ValidateComplaintForm
 from actions.knowledge import ActionAnswerKnowledge
 from actions.language import ActionSyncLanguage
+from pmi.db import create_engine, create_sessionmaker
 
 
 def tracker(
@@ -129,3 +130,16 @@ def test_consent_must_be_a_clear_yes_or_no(answer: str, expected: str | None) ->
         answer, CollectingDispatcher(), tracker(answer), {}
     )
     assert result == {"consent": expected}
+
+
+async def test_a_bare_agency_name_is_taken_as_a_licence_question(app_db, monkeypatch) -> None:
+    engine = create_engine(app_db)
+    monkeypatch.setattr("actions.knowledge.sessions", lambda: create_sessionmaker(engine))
+    dispatcher = CollectingDispatcher()
+    agency = [{"entity": "agency", "value": "pt cahaya abadi"}]
+    await ActionAnswerKnowledge().run(
+        dispatcher, tracker("pt cahaya abadi", "inform", entities=agency), {}
+    )
+    await engine.dispose()
+    assert "P3MI" in dispatcher.messages[0]["text"]
+    assert len(dispatcher.messages) == 1  # no registry imported: no listed/not-listed line
