@@ -254,3 +254,27 @@ async def test_mission_staff_cannot_open_whole_conversations(client) -> None:
     await login(client, "operator1")
     assert (await client.get(f"/console/conversations/{contact.public_id}")).status == 200
     assert (await client.get("/console/conversations/" + "0" * 32)).status == 404
+
+
+async def test_operators_search_messages_across_conversations(client) -> None:
+    async with client.app[SESSIONMAKER]() as s, s.begin():
+        a = await messages.get_or_create_contact(s, "webchat", "search-a")
+        b = await messages.get_or_create_contact(s, "telegram", "search-b")
+        await messages.store_inbound(s, a, "webchat", "s1", "gaji 100% belum dibayar <b>")
+        await messages.store_inbound(s, b, "telegram", "s2", "paspor ditahan majikan")
+        await messages.store_inbound(s, b, "telegram", "s3", "gaji_pokok berapa")
+    await login(client, "kl_staff")
+    assert (await client.get("/console/search?q=gaji")).status == 404
+    await login(client, "operator1")
+    found = await (await client.get("/console/search?q=gaji")).text()
+    assert "gaji 100% belum dibayar &lt;b&gt;" in found and "paspor" not in found
+    assert a.public_id[:8] in found
+    # LIKE wildcards in the query are taken literally.
+    percent = await (await client.get("/console/search", params={"q": "100%"})).text()
+    assert "belum dibayar" in percent and "gaji_pokok" not in percent
+    underscore = await (await client.get("/console/search", params={"q": "i_p"})).text()
+    assert "gaji_pokok" in underscore and "belum dibayar" not in underscore
+    by_channel = await (await client.get("/console/search?channel=telegram")).text()
+    assert "paspor ditahan" in by_channel and "belum dibayar" not in by_channel
+    transcript = await client.get(f"/console/conversations/{b.public_id}")
+    assert transcript.status == 200 and "paspor ditahan majikan" in await transcript.text()

@@ -63,6 +63,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         views.case_action,
     )
     r.add_get("/console/conversations", views.conversations_page)
+    r.add_get("/console/search", views.search_page)
     r.add_get("/console/conversations/{public_id:[0-9a-f]{32}}", views.conversation_page)
     r.add_post(
         "/console/conversations/{public_id:[0-9a-f]{32}}/{action:message|takeover|release}",

@@ -307,3 +307,28 @@ async def conversation_action(request: web.Request) -> web.StreamResponse:
             await handoff.end_handoff(s, contact, notice)
         await staff.audit(s, user, f"conversation_{action}", contact.public_id)
     raise web.HTTPSeeOther(f"/console/conversations/{contact.public_id}")
+
+
+@aiohttp_jinja2.template("search.html")
+async def search_page(request: web.Request) -> dict:
+    """Search workers' messages across conversations (operators and admins)."""
+    user = _operator_only(request)
+    q = request.query
+    text = q.get("q", "").strip()[:200]
+    channel = q.get("channel") if q.get("channel") in ("webchat", "telegram", "whatsapp") else None
+    supported = request.app[SETTINGS].language.supported
+    language = q.get("language") if q.get("language") in supported else None
+    dates = _filters(request)
+    results = []
+    if text or channel or language or dates:
+        async with request.app[SESSIONMAKER]() as s, s.begin():
+            results = await messages.search_messages(
+                s,
+                text=text or None,
+                channel=channel,
+                language=language,
+                since=dates.get("since"),
+                until=dates.get("until"),
+            )
+            await staff.audit(s, user, "search", None, {"q": bool(text)})
+    return {"results": results, "query": q, "languages": supported}
