@@ -12,10 +12,20 @@ from aiohttp import web
 from sqlalchemy import text
 from telegram import Bot
 
-from bot import webchat
+from bot import metrics, webchat
 from bot.alerts import AlertService
 from bot.console import setup_console
-from bot.keys import ALERTS, ENGINE, HTTP, OUTBOX, RELAY, SESSIONMAKER, SETTINGS, TELEGRAM
+from bot.keys import (
+    ALERTS,
+    ENGINE,
+    HTTP,
+    METRICS,
+    OUTBOX,
+    RELAY,
+    SESSIONMAKER,
+    SETTINGS,
+    TELEGRAM,
+)
 from bot.outbox import Outbox, Sender
 from bot.rasa_client import RasaClient
 from bot.relay import Relay
@@ -41,7 +51,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[HTTP], settings.rasa.url, settings.rasa.timeout_seconds, settings.rasa.token
     )
     app[RELAY] = Relay(
-        settings, app[SESSIONMAKER], rasa, Replies.load(settings.content.replies_file)
+        settings,
+        app[SESSIONMAKER],
+        rasa,
+        Replies.load(settings.content.replies_file),
+        app[METRICS],
     )
     content = settings.content
     telegram = settings.channels.telegram
@@ -51,7 +65,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         bot = Bot(telegram.token, base_url=telegram.base_url)
         await bot.initialize()
         senders["telegram"] = TelegramSender(bot)
-    app[OUTBOX] = Outbox(app[SESSIONMAKER], senders)
+    app[OUTBOX] = Outbox(app[SESSIONMAKER], senders, app[METRICS])
     if bot is not None:
         app[TELEGRAM] = TelegramAdapter(bot, app[RELAY], app[OUTBOX], telegram.webhook_secret)
         if _telegram_webhook(settings):
@@ -93,6 +107,15 @@ async def health(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def metrics_view(request: web.Request) -> web.Response:
+    """Prometheus metrics (loopback, or a bearer token when METRICS_TOKEN is set)."""
+    if not metrics.allowed(request, request.app[SETTINGS].app.metrics_token):
+        raise web.HTTPForbidden(text="metrics are not public")
+    async with request.app[SESSIONMAKER]() as s:
+        await request.app[METRICS].refresh(s)
+    return metrics.render(request.app[METRICS])
+
+
 async def ready(request: web.Request) -> web.Response:
     """Readiness: the database answers."""
     async with request.app[ENGINE].connect() as conn:
@@ -112,7 +135,9 @@ async def _telegram_webhook_view(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[SETTINGS] = settings
+    app[METRICS] = metrics.Metrics()
     app.cleanup_ctx.append(_resources)
+    app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/healthz", health)
     app.router.add_get("/readyz", ready)
     if settings.channels.webchat.enabled:

@@ -7,6 +7,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerts import AlertService
+from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.relay import Relay
 from bot.telegram import TelegramAdapter
@@ -20,3 +21,4 @@ RELAY = web.AppKey("relay", Relay)
 ALERTS = web.AppKey("alerts", AlertService)
 OUTBOX = web.AppKey("outbox", Outbox)
 TELEGRAM = web.AppKey("telegram", TelegramAdapter)
+METRICS = web.AppKey("metrics", Metrics)

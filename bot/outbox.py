@@ -19,6 +19,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from bot.metrics import Metrics
 from pmi.db import utcnow
 from pmi.models import Contact, OutboundMessage, OutboundStatus
 
@@ -55,8 +56,12 @@ class Outbox:
     """Background delivery of pending replies for the channels that have a sender."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], senders: dict[str, Sender]
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        senders: dict[str, Sender],
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._sessions = sessions
         self._senders = senders
         self._wake = asyncio.Event()
@@ -120,6 +125,7 @@ class Outbox:
                 logger.warning("outbound %s rejected: %s", message.id, exc)
                 return False
             message.status, message.sent_at = OutboundStatus.SENT, utcnow()
+            self._metrics.outbound.labels(contact.channel).inc()
             return True
 
     async def deliver(self, limit: int = BATCH) -> int:

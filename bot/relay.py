@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.commands import CommandReply, app_command
 from bot.language import decide_language
+from bot.metrics import Metrics
 from bot.rasa_client import RasaClient, RasaUnavailable
 from pmi import messages
 from pmi.db import utcnow
@@ -47,7 +49,9 @@ class Relay:
         sessionmaker: async_sessionmaker[AsyncSession],
         rasa: RasaClient,
         replies: Replies,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._settings = settings
         self._sessions = sessionmaker
         self._rasa = rasa
@@ -61,7 +65,9 @@ class Relay:
         async with self._sessions() as s, s.begin():
             contact = await messages.get_or_create_contact(s, channel, channel_user_id)
             stored = await messages.store_inbound(s, contact, channel, external_id, text)
-            return Received(contact.id, stored.id if stored else None)
+        if stored is not None:
+            self._metrics.inbound.labels(channel).inc()
+        return Received(contact.id, stored.id if stored else None)
 
     async def process(self, contact_id: int, *, hint: str | None = None) -> bool:
         """Process a contact's pending messages in order; False if Rasa was unavailable."""
@@ -92,11 +98,13 @@ class Relay:
                         supported=self._settings.language.supported,
                     )
                     sender, text, inbound_id = contact.public_id, inbound.text, inbound.id
+                started = time.monotonic()
                 try:
                     replies = await self._rasa.send(
                         sender, text, {"language": language, "channel": contact.channel}
                     )
                 except RasaUnavailable as exc:
+                    self._metrics.rasa_unavailable.inc()
                     logger.warning("rasa unavailable for contact_id=%s: %s", contact_id, exc)
                     await self._hold(contact_id, language)
                     return False
@@ -111,6 +119,7 @@ class Relay:
                             s, contact_id, reply.text, reply.buttons, inbound_id=inbound_id
                         )
                     await messages.mark_inbound_done(s, inbound, language)
+                self._metrics.turn_seconds.observe(time.monotonic() - started)
 
     async def _answer_command(
         self,

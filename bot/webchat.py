@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.keys import RELAY, SESSIONMAKER
+from bot.keys import METRICS, RELAY, SESSIONMAKER
 from pmi import messages
 
 CHANNEL = "webchat"
@@ -55,6 +55,8 @@ def parse_chat_request(body: Any) -> tuple[str, str, str | None]:
 async def _drain(request: web.Request, contact_id: int) -> web.Response:
     async with request.app[SESSIONMAKER]() as s, s.begin():
         sent = await messages.take_pending_outbound(s, contact_id)
+    if sent:
+        request.app[METRICS].outbound.labels(CHANNEL).inc(len(sent))
     return web.json_response(
         {"messages": [{"text": m.text, "buttons": m.buttons or []} for m in sent]}
     )

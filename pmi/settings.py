@@ -24,6 +24,7 @@ class AppSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     public_url: str | None = None
+    metrics_token: str | None = None
 
 
 class DatabaseSettings(_Section):
@@ -124,6 +125,7 @@ _ENV = {
     "APP_HOST": ("app", "host"),
     "APP_PORT": ("app", "port"),
     "PUBLIC_URL": ("app", "public_url"),
+    "METRICS_TOKEN": ("app", "metrics_token"),
     "DATABASE_URL": ("database", "url"),
     "RASA_URL": ("rasa", "url"),
     "RASA_TOKEN": ("rasa", "token"),

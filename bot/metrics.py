@@ -1,0 +1,99 @@
+"""Prometheus metrics of the app: messages in and out, turn latency, queues, urgent cases.
+
+`GET /metrics` answers loopback clients, or anyone presenting `METRICS_TOKEN` as a
+bearer token when one is configured (for a scraper behind the reverse proxy).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pmi.models import (
+    Case,
+    CaseStatus,
+    InboundMessage,
+    InboundStatus,
+    OutboundMessage,
+    OutboundStatus,
+    Priority,
+)
+
+
+class Metrics:
+    """The app's metrics, in a registry of their own (one per app, not process-global)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.inbound = Counter(
+            "pmi_messages_in", "Inbound messages stored", ["channel"], registry=r
+        )
+        self.outbound = Counter(
+            "pmi_messages_out", "Replies delivered to a channel", ["channel"], registry=r
+        )
+        self.turn_seconds = Histogram(
+            "pmi_turn_seconds",
+            "From taking a stored message to having its replies stored (Rasa included)",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            registry=r,
+        )
+        self.rasa_unavailable = Counter(
+            "pmi_rasa_unavailable", "Turns that found Rasa or the actions unavailable", registry=r
+        )
+        self.inbound_pending = Gauge(
+            "pmi_inbound_pending", "Messages waiting to be processed", registry=r
+        )
+        self.outbox_pending = Gauge("pmi_outbox_pending", "Replies waiting to be sent", registry=r)
+        self.urgent_open = Gauge(
+            "pmi_urgent_cases_unacknowledged", "Urgent cases nobody acknowledged", registry=r
+        )
+
+    async def refresh(self, s: AsyncSession) -> None:
+        """Read the queue depths and open urgent cases from the database."""
+        count = func.count()
+        self.inbound_pending.set(
+            await s.scalar(select(count).where(InboundMessage.status == InboundStatus.PENDING)) or 0
+        )
+        self.outbox_pending.set(
+            await s.scalar(select(count).where(OutboundMessage.status == OutboundStatus.PENDING))
+            or 0
+        )
+        self.urgent_open.set(
+            await s.scalar(
+                select(count).where(
+                    Case.priority == Priority.URGENT,
+                    Case.status == CaseStatus.NEW,
+                    Case.acknowledged_at.is_(None),
+                )
+            )
+            or 0
+        )
+
+
+def allowed(request: web.Request, token: str | None) -> bool:
+    if token:
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+def render(metrics: Metrics) -> web.Response:
+    response = web.Response(body=generate_latest(metrics.registry))
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
