@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -18,8 +19,12 @@ from pmi.models import AuditEntry, LoginAttempt, Role, StaffSession, StaffUser
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_PASSWORD = 12
-# A hash to verify against when the user does not exist, so timing does not reveal it.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so timing does not reveal it."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class StaffError(ValueError):
@@ -67,7 +72,7 @@ async def authenticate(s: AsyncSession, username: str, password: str, ip: str) -
     """Check a password (constant work whether or not the user exists); record failures."""
     user = await s.scalar(select(StaffUser).where(StaffUser.username == username))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
         ok = user is not None and user.active
     except (VerificationError, InvalidHashError):
         ok = False
