@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -70,6 +71,35 @@ class InboundMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # What Rasa understood (for transcript search, low-confidence review and corrections).
+    intent: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+
+
+class Media(Base):
+    """A photo, document or voice note a worker sent; the bytes live in the media store.
+
+    Visible to staff exactly as the case it is attached to (or, without a case, to those
+    who may read transcripts); `storage_key` is a random name, never the worker's.
+    """
+
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    inbound_id: Mapped[int] = mapped_column(
+        ForeignKey("inbound_messages.id", ondelete="CASCADE"), unique=True
+    )
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # photo | document | voice | video
+    mime_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int | None] = mapped_column(Integer)
+    storage_key: Mapped[str | None] = mapped_column(String(64))  # None until downloaded
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    provider_ref: Mapped[str] = mapped_column(String(255))  # file_id / media id to fetch
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class OutboundStatus:
@@ -98,6 +128,10 @@ class OutboundMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
     next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_error: Mapped[str | None] = mapped_column(String(255))
+    # The provider's id of the sent message (WhatsApp wamid), for its status callbacks.
+    external_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    read_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class CaseStatus:
