@@ -299,3 +299,23 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class IntentCorrection(Base):
+    """An operator's verdict on what a worker's message meant, for NLU training review.
+
+    `text` is a copy with phone and passport numbers masked when it was marked; the row
+    goes when the message goes (CASCADE), so a worker's erasure also removes it.
+    """
+
+    __tablename__ = "intent_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_id: Mapped[int] = mapped_column(
+        ForeignKey("inbound_messages.id", ondelete="CASCADE"), unique=True
+    )
+    intent: Mapped[str] = mapped_column(String(64))
+    predicted_intent: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
