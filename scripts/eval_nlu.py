@@ -18,6 +18,7 @@ from scripts.model import MODELS, RASA_BIN, RASA_DIR, ROOT, ensure_model, rasa_e
 HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
 REPORTS = ROOT / "reports" / "nlu"
 DEFAULT_CONFIG = ROOT / "scripts" / "eval" / "rasa_default_config.yml"
+SUMMARY = ROOT / "reports" / "nlu.json"
 TARGETS = {"macro_f1": 0.90, "emergency_recall": 0.98, "country_accuracy": 0.95}
 
 
@@ -44,6 +45,27 @@ def default_pipeline_model() -> Path:
         "--fixed-model-name", name,
     ])  # fmt: skip
     return target
+
+
+def write_summary(results: dict) -> None:
+    """Write reports/nlu.json: the headline figures `make bench` and other tools read."""
+    ours = results["this_pipeline"]
+    summary = {
+        "nlu_macro_f1": ours["macro_f1"],
+        "emergency_recall": ours["emergency_recall"],
+        "country_accuracy": ours.get("country_accuracy"),
+        "pipelines": {
+            name: {
+                k: results[name].get(k)
+                for k in ("macro_f1", "emergency_recall", "country_accuracy", "ms_per_message")
+            }
+            for name in ("this_pipeline", "rasa_default", "tfidf_logreg")
+        },
+        "danger_lexicon_alone": results["danger_lexicon_alone"],
+        "targets": TARGETS,
+    }
+    SUMMARY.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(f"[eval] summary in {SUMMARY.relative_to(ROOT)}", flush=True)
 
 
 def main() -> int:
@@ -77,6 +99,7 @@ def main() -> int:
     )
     ours = results["this_pipeline"]
     missed = [k for k, v in TARGETS.items() if (ours.get(k) or 0) < v]
+    write_summary(results)
     for key, target in TARGETS.items():
         print(
             f"target {key} >= {target}: {ours.get(key)} {'OK' if key not in missed else 'MISSED'}"
