@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.commands import CommandReply, app_command
 from bot.language import decide_language
+from bot.locks import ContactLocks
 from bot.metrics import Metrics
 from bot.rasa_client import RasaClient, RasaUnavailable
 from pmi import messages
@@ -56,7 +56,7 @@ class Relay:
         self._sessions = sessionmaker
         self._rasa = rasa
         self._replies = replies
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = ContactLocks.for_sessions(sessionmaker)  # across processes on PostgreSQL
 
     async def receive(
         self, channel: str, channel_user_id: str, external_id: str, text: str
