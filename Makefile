@@ -13,13 +13,14 @@ export PYTHONPATH := $(CURDIR)
 # python-telegram-bot: opt in to timedelta retry_after (the v23 behaviour) now.
 export PTB_TIMEDELTA := 1
 
-.PHONY: help setup run test chat migrate model validate lint lock clean eval-nlu import-agencies admin
+.PHONY: help setup run test chat migrate model validate lint lock clean eval-nlu import-agencies admin export-corrections
 
 help:
 	@echo "make run    - set up (venvs, database, model) and run the whole stack"
 	@echo "make test   - set up and run every check and test"
 	@echo "make chat   - terminal chat with a running stack"
 	@echo "make admin  - create the first console admin (asks for a name and password)"
+	@echo "make export-corrections - console intent corrections as NLU data in var/corrections/"
 	@echo "make model  - train the Rasa model if its inputs changed"
 	@echo "make eval-nlu - held-out NLU evaluation against Rasa's default and TF-IDF + LR"
 
@@ -65,6 +66,9 @@ test: setup model lint validate
 
 admin: migrate
 	@read -r -p "Admin user name: " name && $(PY) -m bot.console.cli --username "$$name" --role admin
+
+export-corrections: migrate
+	$(PY) -m scripts.export_corrections
 
 import-agencies: migrate
 	@test -n "$(FILE)" || { echo "usage: make import-agencies FILE=registry.csv"; exit 2; }

@@ -49,9 +49,15 @@ class ContentSettings(_Section):
     replies_file: Path = Path("data/replies.yml")
     case_labels_file: Path = Path("data/case_labels.yml")
     country_names_file: Path = Path("rasa_project/data/nlu/entities.yml")
+    domain_dir: Path = Path("rasa_project/domain")  # the intents operators may mark messages with
 
     @field_validator(
-        "knowledge_dir", "missions_file", "replies_file", "case_labels_file", "country_names_file"
+        "knowledge_dir",
+        "missions_file",
+        "replies_file",
+        "case_labels_file",
+        "country_names_file",
+        "domain_dir",
     )
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -98,6 +104,8 @@ class ConsoleSettings(_Section):
     # Time to first acknowledgement before a case shows as overdue.
     target_urgent_minutes: float = Field(15, gt=0)
     target_normal_hours: float = Field(48, gt=0)
+    # Transcript search: "low confidence" means Rasa's intent confidence below this.
+    low_confidence: float = Field(0.5, ge=0, le=1)
 
 
 class AlertSettings(_Section):

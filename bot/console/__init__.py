@@ -8,9 +8,10 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.console import views
+from bot.console import corrections, views
 from bot.console.auth import SESSION_KEY, STAFF_KEY, console_middleware
 from bot.console.context import CONTENT, ConsoleContent
+from pmi.corrections import load_intents
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
@@ -40,6 +41,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         Missions.load(content.missions_file),
         CaseLabels.load(content.case_labels_file),
         Replies.load(content.replies_file),
+        load_intents(content.domain_dir),
     )
     # Before aiohttp_jinja2's middleware, which computes the template context: the
     # session must be loaded by then.
@@ -68,6 +70,10 @@ def setup_console(app: web.Application, settings: Settings) -> None:
     r.add_post(
         "/console/conversations/{public_id:[0-9a-f]{32}}/{action:message|takeover|release}",
         views.conversation_action,
+    )
+    r.add_post(
+        "/console/conversations/{public_id:[0-9a-f]{32}}/messages/{message_id:[0-9]{1,18}}/intent",
+        corrections.mark_intent,
     )
     r.add_get("/console/audit", views.audit_page)
     r.add_static("/console/static", HERE / "static")

@@ -16,6 +16,7 @@ class ConsoleContent:
     missions: Missions
     labels: CaseLabels
     replies: Replies
+    intents: tuple[str, ...]  # the Rasa domain's intents, for corrections and search
 
 
 CONTENT = web.AppKey("console_content", ConsoleContent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 
 import aiohttp_jinja2
@@ -20,15 +21,24 @@ from bot.console.auth import (
 )
 from bot.console.context import CONTENT
 from bot.keys import SESSIONMAKER, SETTINGS
-from pmi import cases, handoff, messages, staff
+from pmi import cases, corrections, handoff, messages, staff, transcripts
 from pmi.db import utcnow
-from pmi.models import Case, CaseStatus, Contact, Priority, Role, StaffUser
+from pmi.models import (
+    Case,
+    CaseStatus,
+    Contact,
+    InboundMessage,
+    Priority,
+    Role,
+    StaffUser,
+)
 
 MAX_TEXT = 4000
 LOGIN_CSRF = "pmi_login_csrf"
+CHANNELS = ("webchat", "telegram", "whatsapp")
 
 
-def _ip(request: web.Request) -> str:
+def client_ip(request: web.Request) -> str:
     return request.remote or "?"
 
 
@@ -60,7 +70,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             throttled = True
         else:
             throttled = False
-            user = await staff.authenticate(s, username, password, _ip(request))
+            user = await staff.authenticate(s, username, password, client_ip(request))
             if user is not None:
                 old = request.cookies.get(cookie_name(request, "pmi_session"))
                 if old:
@@ -87,12 +97,12 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-def _scope(user: StaffUser) -> str | None:
+def scope(user: StaffUser) -> str | None:
     """The mission a user is limited to; None for operators and admins."""
     return user.mission_code if user.role == Role.MISSION else None
 
 
-def _filters(request: web.Request) -> dict:
+def case_filters(request: web.Request) -> dict:
     q = request.query
     filters: dict = {}
     if q.get("status") in CaseStatus.ALL:
@@ -133,10 +143,10 @@ def overdue(case: Case, request: web.Request) -> bool:
 async def inbox(request: web.Request) -> dict:
     """The case inbox, limited to the user's mission for mission staff."""
     user = request[STAFF_KEY]
-    filters = _filters(request)
+    filters = case_filters(request)
     async with request.app[SESSIONMAKER]() as s:
-        rows = await cases.visible_cases(s, mission_code=_scope(user), filters=filters)
-        counts = await cases.status_counts(s, _scope(user))
+        rows = await cases.visible_cases(s, mission_code=scope(user), filters=filters)
+        counts = await cases.status_counts(s, scope(user))
     return {
         "cases": rows,
         "counts": counts,
@@ -152,8 +162,8 @@ async def _visible_case(request: web.Request, s: AsyncSession, action: str = "vi
     user = request[STAFF_KEY]
     reference = request.match_info["reference"].upper()
     case = await s.scalar(select(Case).where(Case.reference == reference))
-    scope = _scope(user)
-    if case is None or (scope is not None and case.mission_code != scope):
+    limit = scope(user)
+    if case is None or (limit is not None and case.mission_code != limit):
         await staff.audit(s, user, "denied", reference, {"action": action})
         await s.commit()
         raise web.HTTPNotFound(text="case not found")
@@ -232,7 +242,7 @@ async def alerts_json(request: web.Request) -> web.Response:
     except ValueError:
         raise web.HTTPBadRequest(text="'after' must be a number") from None
     async with request.app[SESSIONMAKER]() as s:
-        rows = await cases.urgent_since(s, _scope(request[STAFF_KEY]), after)
+        rows = await cases.urgent_since(s, scope(request[STAFF_KEY]), after)
     return web.json_response(
         {
             "cases": [
@@ -255,7 +265,7 @@ async def audit_page(request: web.Request) -> dict:
     return {"entries": entries}
 
 
-def _operator_only(request: web.Request) -> StaffUser:
+def operator_only(request: web.Request) -> StaffUser:
     """Whole conversations are for hotline operators and admins, not mission staff."""
     user = request[STAFF_KEY]
     if user.role == Role.MISSION:
@@ -266,7 +276,7 @@ def _operator_only(request: web.Request) -> StaffUser:
 @aiohttp_jinja2.template("conversations.html")
 async def conversations_page(request: web.Request) -> dict:
     """Conversations handed to a person, waiting for staff."""
-    _operator_only(request)
+    operator_only(request)
     async with request.app[SESSIONMAKER]() as s:
         return {"contacts": await messages.handoff_contacts(s)}
 
@@ -282,17 +292,25 @@ async def _contact(request: web.Request, s: AsyncSession) -> Contact:
 
 @aiohttp_jinja2.template("conversation.html")
 async def conversation_page(request: web.Request) -> dict:
-    user = _operator_only(request)
+    """A whole transcript, with what Rasa understood and the operators' corrections."""
+    user = operator_only(request)
     async with request.app[SESSIONMAKER]() as s, s.begin():
         contact = await _contact(request, s)
         talk = await messages.conversation(s, contact.id)
+        inbound_ids = [m.id for m in talk if isinstance(m, InboundMessage)]
+        marked = await corrections.corrections_by_message(s, inbound_ids)
         await staff.audit(s, user, "view_conversation", contact.public_id)
-    return {"contact": contact, "conversation": talk}
+    return {
+        "contact": contact,
+        "conversation": talk,
+        "intents": request.app[CONTENT].intents,
+        "corrected": marked,
+    }
 
 
 async def conversation_action(request: web.Request) -> web.StreamResponse:
     """Reply to the worker, take the conversation over, or give it back to the bot."""
-    user = _operator_only(request)
+    user = operator_only(request)
     action = request.match_info["action"]
     form = dict(await request.post())
     async with request.app[SESSIONMAKER]() as s, s.begin():
@@ -312,23 +330,36 @@ async def conversation_action(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("search.html")
 async def search_page(request: web.Request) -> dict:
     """Search workers' messages across conversations (operators and admins)."""
-    user = _operator_only(request)
+    user = operator_only(request)
     q = request.query
-    text = q.get("q", "").strip()[:200]
-    channel = q.get("channel") if q.get("channel") in ("webchat", "telegram", "whatsapp") else None
     supported = request.app[SETTINGS].language.supported
-    language = q.get("language") if q.get("language") in supported else None
-    dates = _filters(request)
-    results = []
-    if text or channel or language or dates:
+    intents = (*request.app[CONTENT].intents, corrections.FALLBACK_INTENT)
+    threshold = request.app[SETTINGS].console.low_confidence
+    dates = case_filters(request)
+    filters = transcripts.SearchFilters(
+        text=q.get("q", "").strip()[:200] or None,
+        channel=q.get("channel") if q.get("channel") in CHANNELS else None,
+        language=q.get("language") if q.get("language") in supported else None,
+        intent=q.get("intent") if q.get("intent") in intents else None,
+        low_confidence_below=threshold if q.get("low") == "1" else None,
+        since=dates.get("since"),
+        until=dates.get("until"),
+    )
+    results: Sequence[tuple[InboundMessage, Contact]] = []
+    if filters.any():
         async with request.app[SESSIONMAKER]() as s, s.begin():
-            results = await messages.search_messages(
-                s,
-                text=text or None,
-                channel=channel,
-                language=language,
-                since=dates.get("since"),
-                until=dates.get("until"),
-            )
-            await staff.audit(s, user, "search", None, {"q": bool(text)})
-    return {"results": results, "query": q, "languages": supported}
+            results = await transcripts.search(s, filters)
+            detail = {
+                "q": filters.text is not None,
+                "intent": filters.intent,
+                "low": filters.low_confidence_below is not None,
+            }
+            await staff.audit(s, user, "search", None, detail)
+    return {
+        "results": results,
+        "query": q,
+        "languages": supported,
+        "channels": CHANNELS,
+        "intents": intents,
+        "threshold": threshold,
+    }
