@@ -64,37 +64,50 @@ class AlertService:
             link=f"{self._settings.alerts.console_url}/cases/{case.reference}",
         )
 
-    async def deliver_pending(self) -> int:
-        """Send pending alerts to the staff chat; without a chat they stay for the console."""
+    async def deliver_pending(self, limit: int = BATCH) -> int:
+        """Send pending alerts to the staff chat; without a chat they stay for the console.
+
+        One alert per transaction, claimed with `FOR UPDATE SKIP LOCKED`: several app
+        processes never send the same alert twice, and a crash re-sends at most one.
+        """
         if self._bot is None or not self._chat_id:
             return 0
         sent = 0
+        for _ in range(limit):
+            delivered = await self._deliver_one()
+            if not delivered:
+                break
+            sent += 1
+        return sent
+
+    async def _deliver_one(self) -> bool:
+        """Send the oldest pending alert: False when none is due or the chat refused it."""
+        assert self._bot is not None and self._chat_id
         async with self._sessions() as s, s.begin():
-            rows = (
+            row = (
                 await s.execute(
                     select(StaffAlert, Case)
                     .join(Case, Case.id == StaffAlert.case_id)
                     .where(StaffAlert.status == OutboundStatus.PENDING)
                     .order_by(StaffAlert.id)
-                    .limit(BATCH)
+                    .limit(1)
                     .with_for_update(skip_locked=True, of=StaffAlert)
                 )
-            ).all()
-            for alert, case in rows:
-                alert.attempts += 1
-                try:
-                    await self._bot.send_message(
-                        chat_id=self._chat_id, text=self.render(alert, case)
-                    )
-                except RetryAfter as exc:
-                    logger.warning("staff alert rate-limited; retry after %ss", exc.retry_after)
-                    break
-                except TelegramError as exc:
-                    logger.warning("staff alert %s not delivered: %s", alert.id, exc)
-                    break
-                alert.status, alert.sent_at = OutboundStatus.SENT, utcnow()
-                sent += 1
-        return sent
+            ).first()
+            if row is None:
+                return False
+            alert, case = row
+            alert.attempts += 1
+            try:
+                await self._bot.send_message(chat_id=self._chat_id, text=self.render(alert, case))
+            except RetryAfter as exc:
+                logger.warning("staff alert rate-limited; retry after %ss", exc.retry_after)
+                return False
+            except TelegramError as exc:
+                logger.warning("staff alert %s not delivered: %s", alert.id, exc)
+                return False
+            alert.status, alert.sent_at = OutboundStatus.SENT, utcnow()
+            return True
 
     async def repeat_unacknowledged(self) -> int:
         """Alert again, and alert the fallback route, for urgent cases nobody acknowledged."""

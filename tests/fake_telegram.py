@@ -21,6 +21,7 @@ class FakeTelegram:
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer next
     updates: list[dict[str, Any]] = field(default_factory=list)  # served by getUpdates
     calls: list[str] = field(default_factory=list)
+    delay: float = 0.0  # seconds to wait before answering sendMessage (a slow API)
     port: int = 0
     _runner: web.AppRunner | None = None
     _message_id: int = 0
@@ -65,6 +66,8 @@ class FakeTelegram:
                 }
             )
         if method == "sendMessage":
+            if self.delay:
+                await asyncio.sleep(self.delay)
             self._message_id += 1
             self.sent.append(params)
             markup = params.get("reply_markup")

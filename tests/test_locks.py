@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import pytest
@@ -26,7 +24,8 @@ from bot.relay import Relay
 from pmi.db import create_engine, create_sessionmaker
 from pmi.knowledge import Replies
 from pmi.models import InboundMessage, InboundStatus
-from tests.conftest import POSTGRES_URL, _postgres_reachable, make_settings, migrate
+from tests.conftest import POSTGRES_URL, _postgres_reachable, make_settings
+from tests.pgschema import Schema, private_schema
 
 postgres = pytest.mark.skipif(not _postgres_reachable(), reason="PostgreSQL not reachable")
 
@@ -60,30 +59,10 @@ async def test_sqlite_sessions_get_in_process_locks(app_db: str) -> None:
         await engine.dispose()
 
 
-@dataclass
-class Schema:
-    url: str
-    connect_args: dict[str, Any]
-
-    def engine(self, **kwargs: Any):  # type: ignore[no-untyped-def]
-        return create_engine(self.url, connect_args=self.connect_args, **kwargs)
-
-
 @pytest.fixture
 async def schema() -> AsyncIterator[Schema]:
-    """A migrated PostgreSQL schema private to one test (its rows are committed)."""
-    name = f"pmi_locks_{secrets.token_hex(4)}"
-    admin = create_engine(POSTGRES_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    found = Schema(POSTGRES_URL, {"server_settings": {"search_path": name}})
-    engine = found.engine()
-    await migrate(engine)
-    await engine.dispose()
-    yield found
-    async with admin.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-    await admin.dispose()
+    async with private_schema("pmi_locks") as found:
+        yield found
 
 
 async def _enters_within(locks: ContactLocks, contact_id: int, seconds: float) -> bool:
