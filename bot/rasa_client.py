@@ -1,4 +1,8 @@
-"""Client of the Rasa server's REST channel (`/webhooks/rest/webhook`)."""
+"""Client of the Rasa server's relay channel (`rasa_project/channels/relay.py`).
+
+Each call carries the stored inbound message's id, so asking again after a crash
+returns the turn Rasa already ran instead of running it twice.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,16 @@ class BotReply:
     buttons: list[dict[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Turn:
+    """Rasa's answer to one message: the replies and what NLU understood."""
+
+    replies: list[BotReply]
+    intent: str | None = None
+    confidence: float | None = None
+    replayed: bool = False  # Rasa had already handled this message (the app retried)
+
+
 def _reply(raw: dict[str, Any]) -> BotReply | None:
     text = raw.get("text")
     if not isinstance(text, str) or not text.strip():
@@ -41,7 +55,7 @@ class RasaClient:
     ) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
-        self._url = self._base + "/webhooks/rest/webhook"
+        self._url = self._base + "/webhooks/relay/webhook"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._token = token
 
@@ -60,20 +74,29 @@ class RasaClient:
             logger.warning("could not erase a conversation in Rasa: %s", exc.__class__.__name__)
             return False
 
-    async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
-        payload = {"sender": sender, "message": text, "metadata": metadata}
+    async def send(
+        self, sender: str, text: str, message_id: int | str, metadata: dict[str, Any]
+    ) -> Turn:
+        """Run (or replay) the turn of one stored message; RasaUnavailable to retry later."""
+        payload = {
+            "sender": sender,
+            "message": text,
+            "metadata": {**metadata, "message_id": str(message_id)},
+        }
         try:
             async with self._http.post(self._url, json=payload, timeout=self._timeout) as resp:
                 if resp.status != 200:
                     raise RasaUnavailable(f"rasa answered HTTP {resp.status}")
                 body = await resp.json()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise RasaUnavailable(f"rasa unreachable: {exc.__class__.__name__}") from exc
-        if not isinstance(body, list):
+        if not isinstance(body, dict) or not isinstance(body.get("replies"), list):
             raise RasaUnavailable("rasa answered an unexpected body")
-        replies = [r for r in (_reply(item) for item in body if isinstance(item, dict)) if r]
-        if not replies:
-            # Rasa answers [] when the action server failed mid-turn; treat as unavailable
-            # so that the message is retried instead of silently left unanswered.
-            raise RasaUnavailable("rasa returned no reply")
-        return replies
+        replies = [r for r in (_reply(i) for i in body["replies"] if isinstance(i, dict)) if r]
+        confidence = body.get("confidence")
+        return Turn(
+            replies=replies,
+            intent=body.get("intent") if isinstance(body.get("intent"), str) else None,
+            confidence=float(confidence) if isinstance(confidence, int | float) else None,
+            replayed=bool(body.get("replayed")),
+        )

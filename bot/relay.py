@@ -100,8 +100,8 @@ class Relay:
                     sender, text, inbound_id = contact.public_id, inbound.text, inbound.id
                 started = time.monotonic()
                 try:
-                    replies = await self._rasa.send(
-                        sender, text, {"language": language, "channel": contact.channel}
+                    turn = await self._rasa.send(
+                        sender, text, inbound_id, {"language": language, "channel": contact.channel}
                     )
                 except RasaUnavailable as exc:
                     self._metrics.rasa_unavailable.inc()
@@ -114,11 +114,14 @@ class Relay:
                     if contact is None or inbound is None or inbound.id != inbound_id:
                         return True  # deleted meanwhile
                     contact.language = language
-                    for reply in replies:
+                    for reply in turn.replies:
                         await messages.add_outbound(
                             s, contact_id, reply.text, reply.buttons, inbound_id=inbound_id
                         )
+                    inbound.intent, inbound.confidence = turn.intent, turn.confidence
                     await messages.mark_inbound_done(s, inbound, language)
+                if turn.replayed:
+                    logger.info("inbound_id=%s: rasa had already answered it", inbound_id)
                 self._metrics.turn_seconds.observe(time.monotonic() - started)
 
     async def _answer_command(

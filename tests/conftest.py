@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from pmi.db import create_engine
 from pmi.settings import Settings, load_settings
 from scripts.model import ensure_model, rasa_env
+from tests.gate import Gate
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # as `make` sets it
@@ -156,6 +157,7 @@ class Servers:
     rasa_token: str
     action_url: str
     database_url: str
+    action_gate: Gate  # between Rasa and the action server; close it to cut them apart
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -183,11 +185,12 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
     model = ensure_model()
     logs = tmp_path_factory.mktemp("logs")
     action_port, rasa_port = free_port(), free_port()
+    action_gate = Gate(action_port)
     token = secrets.token_hex(24)
     env = rasa_env()
     env.update(
         SANIC_HOST="127.0.0.1",
-        ACTION_SERVER_URL=f"http://127.0.0.1:{action_port}/webhook",
+        ACTION_SERVER_URL=f"{action_gate.url}/webhook",
         DATABASE_URL=stack_db,
     )
     action_log, rasa_log = (logs / "actions.log").open("w"), (logs / "rasa.log").open("w")
@@ -213,7 +216,9 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
     try:
         _wait_http(f"http://127.0.0.1:{action_port}/health", actions, "action server", 60)
         _wait_http(f"http://127.0.0.1:{rasa_port}/status?token={token}", rasa, "rasa", 300)
-        yield Servers(f"http://127.0.0.1:{rasa_port}", token, env["ACTION_SERVER_URL"], stack_db)
+        yield Servers(
+            f"http://127.0.0.1:{rasa_port}", token, env["ACTION_SERVER_URL"], stack_db, action_gate
+        )
     except RuntimeError:
         for name in ("rasa.log", "actions.log"):
             sys.stderr.write(f"--- {name}\n{(logs / name).read_text()[-4000:]}\n")
@@ -221,6 +226,7 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
     finally:
         _stop(rasa)
         _stop(actions)
+        action_gate.stop()
         action_log.close()
         rasa_log.close()
 

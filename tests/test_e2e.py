@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
 from pmi import agencies
 from pmi.db import create_engine, create_sessionmaker
-from tests.conftest import free_port, joined, make_settings, say, wait_until
+from tests.conftest import joined, make_settings, say, wait_until
+from tests.gate import Gate
 
 pytestmark = pytest.mark.e2e
 
@@ -42,43 +40,15 @@ async def test_embassy_question_asks_for_the_country_then_answers(chat) -> None:
     assert "Kuala Lumpur" in "\n".join(r["text"] for r in answered)
 
 
-class _Gate:
-    """A TCP forwarder in front of Rasa that the test can close and reopen."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self.server: asyncio.Server | None = None
-
-    async def _pipe(self, reader, writer) -> None:  # type: ignore[no-untyped-def]
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def _handle(self, reader, writer) -> None:  # type: ignore[no-untyped-def]
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def open(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def close(self) -> None:
-        if self.server:
-            self.server.close()
-            await self.server.wait_closed()
-            self.server = None
-
-
 async def test_messages_sent_while_rasa_is_down_are_answered_in_order(servers) -> None:
-    gate = _Gate(int(servers.rasa_url.rsplit(":", 1)[1]))
-    app = create_app(make_settings(servers.database_url, f"http://127.0.0.1:{gate.port}"))
+    gate = Gate(int(servers.rasa_url.rsplit(":", 1)[1]))
+    gate.close()
+    app = create_app(make_settings(servers.database_url, gate.url))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         held = await say(client, "e2e-down", "halo")
         assert "sudah kami terima" in held[0]["text"]
         assert await say(client, "e2e-down", "makasih ya") == []
-        await gate.open()
+        gate.open()
         later: list[dict] = []
 
         async def answered() -> bool:
@@ -89,7 +59,7 @@ async def test_messages_sent_while_rasa_is_down_are_answered_in_order(servers) -
         try:
             await wait_until(answered, timeout=30)
         finally:
-            await gate.close()
+            gate.stop()
     assert later[0]["text"].startswith("Halo!")
     assert "Sama-sama" in later[1]["text"]
 

@@ -1,0 +1,161 @@
+"""The app's own Rasa input channel: idempotent turns that report what NLU understood.
+
+The app relays every worker message here (`POST /webhooks/relay/webhook`) with the
+stored inbound message's id in `metadata.message_id`. Unlike Rasa's REST channel:
+
+- **Idempotent.** If the tracker already holds a user message with that id (the app
+  died after Rasa answered but before it recorded the answer), the turn is not run
+  again: the replies that followed it are returned with `"replayed": true`.
+- **All or nothing.** If a custom action cannot be run (the action server is down or
+  failing), Rasa 3.6 would log it, drop the action's events and answer without it. Here
+  the turn is abandoned instead: nothing is saved to the tracker and the channel answers
+  503, so the app retries the same message later and the worker gets the whole answer.
+- **Reports NLU.** The answer carries the intent and its confidence for the transcript.
+
+Response: `{"replies": [...], "intent": str | null, "confidence": float | null,
+"replayed": bool}`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+# Names of custom actions that failed during the current turn (None outside a turn).
+_failed_actions: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "pmi_failed_actions", default=None
+)
+
+
+def _record_remote_action_failures() -> None:
+    """Wrap `RemoteAction.run` once so a failed custom action is seen by the turn.
+
+    Rasa catches these failures itself (in the prediction loop and in slot extraction)
+    and carries on; the wrapper only notes them in a context variable and re-raises.
+    """
+    original = RemoteAction.run
+    if getattr(original, "records_failures", False):
+        return
+
+    async def run(self: RemoteAction, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(self, *args, **kwargs)
+        except ActionExecutionRejection:
+            raise  # a form rejecting a value is normal dialogue, not a failure
+        except Exception:
+            failed = _failed_actions.get()
+            if failed is not None:
+                failed.append(self.name())
+            raise
+
+    run.records_failures = True  # type: ignore[attr-defined]
+    RemoteAction.run = run  # type: ignore[method-assign]
+
+
+def _previous_turn(tracker: DialogueStateTracker, message_id: str) -> list[Any] | None:
+    """The events that followed the user message with this id, if it was handled."""
+    events = list(tracker.events)
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if (
+            isinstance(event, UserUttered)
+            and (event.metadata or {}).get("message_id") == message_id
+        ):
+            following = []
+            for later in events[index + 1 :]:
+                if isinstance(later, UserUttered):
+                    break
+                following.append(later)
+            return [event, *following]
+    return None
+
+
+def _bot_messages(events: list[Any]) -> list[dict[str, Any]]:
+    messages = []
+    for event in events:
+        if isinstance(event, BotUttered):
+            message: dict[str, Any] = {"text": event.text}
+            buttons = (event.data or {}).get("buttons")
+            if buttons:
+                message["buttons"] = buttons
+            messages.append(message)
+    return messages
+
+
+def _nlu(user: UserUttered) -> dict[str, Any]:
+    intent = user.intent or {}
+    return {"intent": intent.get("name"), "confidence": intent.get("confidence")}
+
+
+class RelayInput(InputChannel):
+    """Input channel for the app's relay (see the module docstring)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "relay"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        _record_remote_action_failures()
+        hook = Blueprint("relay_webhook", __name__)
+
+        @hook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            body = request.json if isinstance(request.json, dict) else {}
+            sender, text = body.get("sender"), body.get("message")
+            metadata = body.get("metadata") or {}
+            message_id = metadata.get("message_id")
+            if not (isinstance(sender, str) and isinstance(text, str) and message_id):
+                return response.json({"error": "sender, message, metadata.message_id"}, 400)
+            agent = request.app.ctx.agent
+            if agent is None or not agent.is_ready():
+                return response.json({"error": "model not loaded"}, 503)
+            async with agent.lock_store.lock(sender):
+                return await self._turn(agent.processor, sender, text, str(message_id), metadata)
+
+        return hook
+
+    async def _turn(
+        self, processor: Any, sender: str, text: str, message_id: str, metadata: dict
+    ) -> HTTPResponse:
+        tracker = await processor.get_tracker(sender)
+        previous = _previous_turn(tracker, message_id)
+        if previous is not None:
+            logger.info("replaying turn of message %s", message_id)
+            return response.json(
+                {"replies": _bot_messages(previous), "replayed": True, **_nlu(previous[0])}
+            )
+        collector = CollectingOutputChannel()
+        message = UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
+        failed: list[str] = []
+        token = _failed_actions.set(failed)
+        try:
+            # processor.handle_message, with the save held back until the turn succeeded.
+            tracker = await processor.log_message(message, should_save_tracker=False)
+            tracker = await processor.run_action_extract_slots(collector, tracker)
+            await processor._run_prediction_loop(collector, tracker)
+        finally:
+            _failed_actions.reset(token)
+        if failed:
+            logger.warning("turn abandoned: custom action(s) failed: %s", ", ".join(failed))
+            return response.json({"error": "action server failed", "actions": failed}, 503)
+        await processor.run_anonymization_pipeline(tracker)
+        await processor.save_tracker(tracker)
+        user = tracker.latest_message
+        nlu = _nlu(user) if isinstance(user, UserUttered) else {}
+        return response.json({"replies": collector.messages, "replayed": False, **nlu})
