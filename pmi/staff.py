@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -19,6 +21,10 @@ from pmi.models import AuditEntry, LoginAttempt, Role, StaffSession, StaffUser
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_PASSWORD = 12
+MAX_PASSWORD = 256
+MIN_DISTINCT = 6
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{2,64}")
+AUDIT_PAGE = 50
 
 
 @cache
@@ -29,6 +35,21 @@ def _dummy_hash() -> str:
 
 class StaffError(ValueError):
     """A console account operation was refused; the message says why."""
+
+
+def check_password(password: str, username: str) -> None:
+    """Refuse weak passwords: short, one repeated pattern, or containing the user name.
+
+    Length is what matters most (NIST SP 800-63B); no composition rules beyond that.
+    """
+    if len(password) < MIN_PASSWORD:
+        raise StaffError(f"password must have at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise StaffError(f"password must have at most {MAX_PASSWORD} characters")
+    if len(set(password)) < MIN_DISTINCT:
+        raise StaffError(f"password must use at least {MIN_DISTINCT} different characters")
+    if username and username.lower() in password.lower():
+        raise StaffError("password must not contain the user name")
 
 
 def _token_hash(token: str) -> str:
@@ -42,8 +63,9 @@ async def create_user(
         raise StaffError(f"role must be one of {', '.join(Role.ALL)}")
     if role == Role.MISSION and not mission_code:
         raise StaffError("mission staff need a mission code")
-    if len(password) < MIN_PASSWORD:
-        raise StaffError(f"password must have at least {MIN_PASSWORD} characters")
+    if not USERNAME.fullmatch(username):
+        raise StaffError("user name: 2-64 letters, digits, '.', '_' or '-'")
+    check_password(password, username)
     if await s.scalar(select(StaffUser.id).where(StaffUser.username == username)):
         raise StaffError(f"user {username!r} exists")
     user = StaffUser(
@@ -137,6 +159,67 @@ async def audit(
     )
 
 
-async def audit_entries(s: AsyncSession, limit: int = 200) -> Sequence[AuditEntry]:
-    rows = await s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
-    return rows.all()
+@dataclass(frozen=True)
+class AuditFilters:
+    user_id: int | None = None
+    action: str | None = None
+    target: str | None = None  # a case reference, conversation id or user name (prefix)
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def audit_entries(
+    s: AsyncSession, filters: AuditFilters | None = None, page: int = 1, per_page: int = AUDIT_PAGE
+) -> tuple[Sequence[tuple[AuditEntry, str | None]], int]:
+    """One page of the audit log, newest first, with each entry's user name; and the total."""
+    f = filters or AuditFilters()
+    conditions = []
+    if f.user_id is not None:
+        conditions.append(AuditEntry.user_id == f.user_id)
+    if f.action:
+        conditions.append(AuditEntry.action == f.action)
+    if f.target:
+        escaped = f.target.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        conditions.append(AuditEntry.target.ilike(f"{escaped}%", escape="!"))
+    if f.since is not None:
+        conditions.append(AuditEntry.at >= f.since)
+    if f.until is not None:
+        conditions.append(AuditEntry.at < f.until)
+    total = await s.scalar(select(func.count()).select_from(AuditEntry).where(*conditions)) or 0
+    rows = await s.execute(
+        select(AuditEntry, StaffUser.username)
+        .outerjoin(StaffUser, StaffUser.id == AuditEntry.user_id)
+        .where(*conditions)
+        .order_by(AuditEntry.id.desc())
+        .offset((max(page, 1) - 1) * per_page)
+        .limit(per_page)
+    )
+    return [(entry, name) for entry, name in rows.all()], total
+
+
+async def audit_actions(s: AsyncSession) -> Sequence[str]:
+    """The actions that occur in the log (for the filter's choices)."""
+    return (await s.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action))).all()
+
+
+async def users(s: AsyncSession) -> Sequence[StaffUser]:
+    return (await s.scalars(select(StaffUser).order_by(StaffUser.username))).all()
+
+
+async def _end_sessions(s: AsyncSession, user: StaffUser) -> None:
+    await s.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
+
+
+async def set_active(s: AsyncSession, user: StaffUser, active: bool) -> None:
+    """Deactivate (ending every session of the user at once) or reactivate an account."""
+    user.active = active
+    if not active:
+        await _end_sessions(s, user)
+
+
+async def reset_password(s: AsyncSession, user: StaffUser, password: str) -> None:
+    """Set a new password; the user's open sessions end, so an old login cannot go on."""
+    check_password(password, user.username)
+    user.password_hash = _hasher.hash(password)
+    await _end_sessions(s, user)
+    await s.execute(delete(LoginAttempt).where(LoginAttempt.username == user.username))

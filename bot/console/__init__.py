@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.console import corrections, views
+from bot.console import audit, corrections, users, views
 from bot.console.auth import SESSION_KEY, STAFF_KEY, console_middleware
 from bot.console.context import CONTENT, ConsoleContent
 from pmi.corrections import load_intents
@@ -75,5 +75,11 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         "/console/conversations/{public_id:[0-9a-f]{32}}/messages/{message_id:[0-9]{1,18}}/intent",
         corrections.mark_intent,
     )
-    r.add_get("/console/audit", views.audit_page)
+    r.add_get("/console/audit", audit.audit_page)
+    r.add_get("/console/users", users.users_page)
+    r.add_post("/console/users", users.create_user)
+    r.add_post(
+        "/console/users/{user_id:[0-9]{1,18}}/{action:deactivate|activate|password}",
+        users.user_action,
+    )
     r.add_static("/console/static", HERE / "static")
