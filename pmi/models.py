@@ -130,6 +130,8 @@ class OutboundMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(255))
     # The provider's id of the sent message (WhatsApp wamid), for its status callbacks.
     external_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    # Parts of a long reply the channel already accepted: a retry sends only the rest.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     delivered_at: Mapped[datetime | None] = mapped_column(Timestamp)
     read_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
