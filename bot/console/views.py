@@ -21,7 +21,7 @@ from bot.console.auth import (
 )
 from bot.console.context import CONTENT
 from bot.keys import SESSIONMAKER, SETTINGS
-from pmi import cases, corrections, handoff, messages, staff, transcripts
+from pmi import case_export, cases, corrections, handoff, messages, staff, transcripts
 from pmi.db import utcnow
 from pmi.models import (
     Case,
@@ -154,6 +154,7 @@ async def inbox(request: web.Request) -> dict:
         "overdue": {c.id for c in rows if overdue(c, request)},
         "now": utcnow(),
         "last_id": max((c.id for c in rows), default=0),
+        "personal_export": case_export.may_export_personal_data(user),
     }
 
 
