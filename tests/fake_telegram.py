@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,11 @@ class FakeTelegram:
     updates: list[dict[str, Any]] = field(default_factory=list)  # served by getUpdates
     calls: list[str] = field(default_factory=list)
     delay: float = 0.0  # seconds to wait before answering sendMessage (a slow API)
+    # Fault injection: awaited for each sendMessage; may sleep (a slow API) and returns an
+    # HTTP status to refuse the message with (5xx, 429), or None to accept it.
+    send_fault: Callable[[dict[str, Any]], Awaitable[int | None]] | None = None
+    # called with each sent message's parameters (the benchmark's load generator listens)
+    on_send: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
     port: int = 0
     _runner: web.AppRunner | None = None
     _message_id: int = 0
@@ -66,10 +72,14 @@ class FakeTelegram:
                 }
             )
         if method == "sendMessage":
+            if self.send_fault is not None and (status := await self.send_fault(params)):
+                return _error(status)
             if self.delay:
                 await asyncio.sleep(self.delay)
             self._message_id += 1
             self.sent.append(params)
+            for listener in self.on_send:
+                listener(params)
             markup = params.get("reply_markup")
             if isinstance(markup, str):
                 params["reply_markup"] = json.loads(markup)
@@ -95,6 +105,13 @@ class FakeTelegram:
     async def stop(self) -> None:
         if self._runner:
             await self._runner.cleanup()
+
+
+def _error(status: int) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": "fake error"}
+    if status == 429:
+        body["parameters"] = {"retry_after": 1}
+    return web.json_response(body, status=status)
 
 
 def text_update(update_id: int, chat_id: int, text: str, language: str = "id") -> dict[str, Any]:
