@@ -28,12 +28,16 @@ from bot.keys import (
 )
 from bot.outbox import Outbox, Sender
 from bot.rasa_client import RasaClient
+from bot.ratelimit import RateLimiter
 from bot.relay import Relay
+from bot.sanitize import reject_bad_characters
 from bot.telegram import TelegramAdapter, TelegramSender
 from pmi.db import create_engine, create_sessionmaker
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
+from pmi.logs import install_masking
 from pmi.missions import Missions
+from pmi.retention import run_retention_loop
 from pmi.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -56,6 +60,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         rasa,
         Replies.load(settings.content.replies_file),
         app[METRICS],
+        limiter=RateLimiter(
+            settings.rate_limit,
+            app[SESSIONMAKER],
+            Replies.load(settings.content.replies_file),
+            settings.language.default,
+        ),
     )
     content = settings.content
     telegram = settings.channels.telegram
@@ -88,6 +98,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(app[RELAY].run_retry_loop(), name="retry-pending"),
         asyncio.create_task(app[ALERTS].run(), name="staff-alerts"),
         asyncio.create_task(app[OUTBOX].run(), name="outbox"),
+        asyncio.create_task(
+            run_retention_loop(app[SESSIONMAKER], settings.retention, rasa.forget),
+            name="retention",
+        ),
     ]
     yield
     if TELEGRAM in app:
@@ -133,7 +147,7 @@ async def _telegram_webhook_view(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[reject_bad_characters])
     app[SETTINGS] = settings
     app[METRICS] = metrics.Metrics()
     app.cleanup_ctx.append(_resources)
@@ -149,6 +163,7 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def main() -> None:
+    install_masking()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
     web.run_app(

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.commands import CommandReply, app_command
+from bot.commands import CommandReply, app_command, my_data_text
 from bot.language import decide_language
 from bot.locks import ContactLocks
 from bot.metrics import Metrics
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.ratelimit import RateLimiter
+from bot.sanitize import clean_text
 from pmi import messages
 from pmi.db import utcnow
 from pmi.knowledge import Replies
@@ -50,18 +52,21 @@ class Relay:
         rasa: RasaClient,
         replies: Replies,
         metrics: Metrics | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._metrics = metrics or Metrics()
         self._settings = settings
         self._sessions = sessionmaker
         self._rasa = rasa
         self._replies = replies
+        self._limiter = limiter
         self._locks = ContactLocks.for_sessions(sessionmaker)  # across processes on PostgreSQL
 
     async def receive(
         self, channel: str, channel_user_id: str, external_id: str, text: str
     ) -> Received:
         """Store one inbound message (a duplicate is recognised and not stored again)."""
+        text = clean_text(text)  # no NUL, lone surrogates or control characters in the database
         async with self._sessions() as s, s.begin():
             contact = await messages.get_or_create_contact(s, channel, channel_user_id)
             stored = await messages.store_inbound(s, contact, channel, external_id, text)
@@ -72,6 +77,8 @@ class Relay:
     async def process(self, contact_id: int, *, hint: str | None = None) -> bool:
         """Process a contact's pending messages in order; False if Rasa was unavailable."""
         async with self._locks[contact_id]:
+            if self._limiter is not None and not await self._limiter.admit(contact_id):
+                return True  # flooding: the messages stay pending for the retry loop
             while True:
                 async with self._sessions() as s, s.begin():
                     contact = await s.get(Contact, contact_id)
@@ -140,9 +147,11 @@ class Relay:
             inbound_id = None  # the message itself was erased with the rest
         if command.language:
             contact.language, contact.language_chosen = command.language, True
-        await messages.add_outbound(
-            s, contact.id, command.text, command.buttons, inbound_id=inbound_id
-        )
+        text = command.text
+        if command.my_data:
+            labels = self._settings.content.case_labels_file
+            text = await my_data_text(s, contact, language, self._replies, labels)
+        await messages.add_outbound(s, contact.id, text, command.buttons, inbound_id=inbound_id)
 
     async def _hold(self, contact_id: int, language: str) -> None:
         """Queue one holding reply per outage, not one per message."""

@@ -1,16 +1,29 @@
-"""A worker's right to erasure (UU 27/2022): delete their messages, anonymise their cases.
+"""Workers' data rights (UU 27/2022): see what is stored, erase it; masking for staff views.
 
-Cases keep what statistics need (category, country, mission, priority, status, dates)
-and lose everything that identifies or describes the person.
+Erasure deletes a contact's messages and anonymises their cases: cases keep what statistics
+need (category, country, mission, priority, status, dates) and lose everything that
+identifies or describes the person. Retention (`pmi.retention`) anonymises old closed cases
+with the same function.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pmi.cases import add_event
-from pmi.models import Case, CaseEvent, Contact, InboundMessage, OutboundMessage, new_public_id
+from pmi.models import (
+    Case,
+    CaseEvent,
+    Contact,
+    InboundMessage,
+    OutboundMessage,
+    new_public_id,
+)
 
 ANONYMISED = "anonymised"
 PERSONAL_FIELDS = (
@@ -22,6 +35,19 @@ PERSONAL_FIELDS = (
     "phone",
     "safe_to_reply",
 )
+
+
+async def anonymise_case(s: AsyncSession, case: Case, actor: str) -> None:
+    """Clear a case's personal fields, unlink it from the worker, strip free text from events."""
+    for field in PERSONAL_FIELDS:
+        setattr(case, field, None)
+    case.contact_id = None
+    case.conversation_id = ANONYMISED
+    events = (await s.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))).all()
+    for event in events:
+        if "text" in (event.detail or {}):
+            event.detail = {k: v for k, v in event.detail.items() if k != "text"}
+    await add_event(s, case, ANONYMISED, {}, actor=actor)
 
 
 async def forget_contact(s: AsyncSession, contact: Contact) -> str:
@@ -37,16 +63,121 @@ async def forget_contact(s: AsyncSession, contact: Contact) -> str:
         )
     ).all()
     for case in cases:
-        for field in PERSONAL_FIELDS:
-            setattr(case, field, None)
-        case.contact_id = None
-        case.conversation_id = ANONYMISED
-        events = (await s.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))).all()
-        for event in events:
-            if "text" in (event.detail or {}):
-                event.detail = {k: v for k, v in event.detail.items() if k != "text"}
-        await add_event(s, case, ANONYMISED, {}, actor="worker")
+        await anonymise_case(s, case, actor="worker")
     # A new conversation id: the bot starts afresh and nothing links back to the old one.
     contact.public_id = new_public_id()
     contact.language, contact.language_chosen, contact.handoff = None, False, False
     return old_conversation
+
+
+# --- what is stored about a worker (/dataku) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    reference: str
+    status: str
+    category: str
+    priority: str
+    created_at: datetime
+    phone: str | None  # masked
+    consent_version: str | None
+    consent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What the service keeps about one contact, without any free text they wrote."""
+
+    channel: str
+    language: str | None
+    since: datetime
+    messages_in: int
+    messages_out: int
+    first_message_at: datetime | None
+    cases: list[CaseSummary]
+
+
+async def data_summary(s: AsyncSession, contact: Contact) -> DataSummary:
+    """Collect counts, dates and case metadata of a contact (for the worker's own view)."""
+    messages_in, first_at = (
+        await s.execute(
+            select(func.count(InboundMessage.id), func.min(InboundMessage.received_at)).where(
+                InboundMessage.contact_id == contact.id
+            )
+        )
+    ).one()
+    messages_out = await s.scalar(
+        select(func.count(OutboundMessage.id)).where(OutboundMessage.contact_id == contact.id)
+    )
+    cases = (
+        await s.scalars(
+            select(Case)
+            .where((Case.contact_id == contact.id) | (Case.conversation_id == contact.public_id))
+            .order_by(Case.id)
+        )
+    ).all()
+    return DataSummary(
+        channel=contact.channel,
+        language=contact.language,
+        since=contact.created_at,
+        messages_in=messages_in or 0,
+        messages_out=messages_out or 0,
+        # min() over a UTCDateTime column comes back raw from SQLite: naive means UTC.
+        first_message_at=_aware(first_at),
+        cases=[
+            CaseSummary(
+                reference=c.reference,
+                status=c.status,
+                category=c.category,
+                priority=c.priority,
+                created_at=c.created_at,
+                phone=mask_phone(c.phone) if c.phone else None,
+                consent_version=c.consent_version,
+                consent_at=c.consent_at,
+            )
+            for c in cases
+        ],
+    )
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite aggregate results bypass the column type
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# --- masking -------------------------------------------------------------------------
+
+MASK = "•"
+_EMAIL = re.compile(r"(?<![\w.+-])([\w.+-]+)@([\w-]+(?:\.[\w-]+)+)")
+# Passports (Indonesian: one or two letters and 7 digits, e.g. A1234567, X 1234567) and
+# similar document numbers: letters followed by 6-8 digits, as a whole word.
+_PASSPORT = re.compile(r"\b([A-Za-z]{1,2})\s?(\d{6,8})\b")
+# Phone numbers: 8-15 digits with optional +, spaces, dashes and brackets between them,
+# not part of a longer word, decimal number or ISO date.
+_PHONE = re.compile(
+    r"(?<![\w.:/-])(?!\d{4}-\d{2}-\d{2})\+?\(?\d(?:[ ()-]{0,2}\d){7,14}(?![\w]|\.\d)"
+)
+
+
+def mask_phone(phone: str) -> str:
+    """Keep the country code and the last two digits: '+62 812-3456-7890' -> '+62•••••••••90'.
+
+    For staff views, exports and logs where the number itself is not needed.
+    """
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) <= 4:
+        return MASK * len(digits)
+    head = "+" + digits[:2] if phone.strip().startswith("+") else digits[:1]
+    hidden = len(digits) - (len(head.lstrip("+")) + 2)
+    return head + MASK * hidden + digits[-2:]
+
+
+def mask_text(text: str) -> str:
+    """Mask e-mail addresses, passport and phone numbers inside free text (logs, exports)."""
+    text = _EMAIL.sub(lambda m: MASK * 3 + "@" + m.group(2), text)
+    text = _PASSPORT.sub(lambda m: m.group(1)[:1] + MASK * (len(m.group(2)) + 1), text)
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)

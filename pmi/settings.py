@@ -116,6 +116,22 @@ class AlertSettings(_Section):
     console_url: str = "http://127.0.0.1:8080/console"
 
 
+class RetentionSettings(_Section):
+    """How long personal data is kept (UU 27/2022: no longer than its purpose needs)."""
+
+    transcript_days: float = Field(180, gt=0)  # messages both ways, unless a case is open
+    closed_case_days: float = Field(365, gt=0)  # resolved/closed cases are then anonymised
+    interval_hours: float = Field(24, gt=0)  # how often the app runs the job
+
+
+class RateLimitSettings(_Section):
+    """Per-contact inbound limit: beyond it messages are stored but processed later."""
+
+    max_messages: int = Field(20, gt=0)
+    window_seconds: float = Field(60, gt=0)
+    notice_minutes: float = Field(60, gt=0)  # at most one "slow down" notice per this time
+
+
 class Settings(_Section):
     app: AppSettings = AppSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -126,6 +142,8 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     handoff: HandoffSettings = HandoffSettings()
     console: ConsoleSettings = ConsoleSettings()
+    retention: RetentionSettings = RetentionSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
 
 
 # Environment variable -> (section, key). Secrets appear only here.

@@ -1,0 +1,200 @@
+"""Retention of personal data: old transcripts deleted, old closed cases anonymised.
+
+Settings `retention.transcript_days` and `retention.closed_case_days` (config.yml). One run:
+
+- messages (both ways) older than `transcript_days` are deleted, except those of a worker
+  who still has an open case (staff need the conversation while they work on it);
+- workers with no message left, no open case and no activity for `transcript_days` are
+  deleted, so their channel id (a phone number on WhatsApp) goes too;
+- resolved and closed cases not updated for `closed_case_days` are anonymised exactly as on
+  a worker's own erasure request (`pmi.privacy.anonymise_case`): category, country, mission,
+  priority, status and dates stay for statistics.
+
+The app runs it every `retention.interval_hours`; `make retention` runs it once. Several app
+processes may run it: on PostgreSQL a transaction-level advisory lock lets one of them work
+and the others skip the round; SQLite's write lock serialises them anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Exists, delete, exists, func, not_, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pmi.db import create_engine, create_sessionmaker, utcnow
+from pmi.models import (
+    Case,
+    CaseStatus,
+    Contact,
+    InboundMessage,
+    InboundStatus,
+    OutboundMessage,
+    OutboundStatus,
+)
+from pmi.privacy import ANONYMISED, anonymise_case
+from pmi.settings import RetentionSettings, load_settings
+
+logger = logging.getLogger(__name__)
+
+CLOSED = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+OPEN = tuple(s for s in CaseStatus.ALL if s not in CLOSED)
+_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('pmi.retention:' || current_schema()))")
+Forget = Callable[[str], Awaitable[object]]  # erase a conversation in Rasa
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    inbound_deleted: int = 0
+    outbound_deleted: int = 0
+    contacts_deleted: int = 0
+    cases_anonymised: int = 0
+    skipped: bool = False  # another process held the lock
+
+
+def _open_case_of(contact_id: ColumnElement[int]) -> Exists:
+    return exists().where(Case.contact_id == contact_id, Case.status.in_(OPEN))
+
+
+async def apply_retention(
+    s: AsyncSession, settings: RetentionSettings, now: datetime | None = None
+) -> tuple[RetentionReport, list[str]]:
+    """One retention round in the caller's transaction; also return forgotten conversations."""
+    if s.get_bind().dialect.name == "postgresql" and not await s.scalar(_LOCK):
+        return RetentionReport(skipped=True), []
+    now = now or utcnow()
+    transcripts_before = now - timedelta(days=settings.transcript_days)
+    cases_before = now - timedelta(days=settings.closed_case_days)
+
+    outbound = await s.execute(
+        delete(OutboundMessage).where(
+            OutboundMessage.created_at < transcripts_before,
+            OutboundMessage.status != OutboundStatus.PENDING,
+            not_(_open_case_of(OutboundMessage.contact_id)),
+        )
+    )
+    inbound = await s.execute(
+        delete(InboundMessage).where(
+            InboundMessage.received_at < transcripts_before,
+            not_(_open_case_of(InboundMessage.contact_id)),
+            # a message not yet processed is never lost, however old
+            InboundMessage.status != InboundStatus.PENDING,
+        )
+    )
+    stale: Sequence[Contact] = (
+        await s.scalars(
+            select(Contact).where(
+                func.coalesce(Contact.last_inbound_at, Contact.created_at) < transcripts_before,
+                not_(exists().where(InboundMessage.contact_id == Contact.id)),
+                not_(exists().where(OutboundMessage.contact_id == Contact.id)),
+                not_(_open_case_of(Contact.id)),
+            )
+        )
+    ).all()
+    forgotten = [c.public_id for c in stale]
+    for contact in stale:
+        await s.delete(contact)  # closed cases keep their row: contact_id becomes NULL
+    await s.flush()
+
+    old_cases = (
+        await s.scalars(
+            select(Case)
+            .where(
+                Case.status.in_(CLOSED),
+                Case.updated_at < cases_before,
+                or_(Case.conversation_id != ANONYMISED, Case.contact_id.is_not(None)),
+            )
+            .order_by(Case.id)
+        )
+    ).all()
+    for case in old_cases:
+        await anonymise_case(s, case, actor="retention")
+    report = RetentionReport(
+        inbound_deleted=inbound.rowcount or 0,
+        outbound_deleted=outbound.rowcount or 0,
+        contacts_deleted=len(stale),
+        cases_anonymised=len(old_cases),
+    )
+    return report, forgotten
+
+
+async def run_retention(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: RetentionSettings,
+    forget: Forget | None = None,
+    now: datetime | None = None,
+) -> RetentionReport:
+    """One round in its own transaction; then erase the deleted contacts' Rasa conversations."""
+    async with sessions() as s, s.begin():
+        report, forgotten = await apply_retention(s, settings, now)
+    if forget is not None:
+        for conversation in forgotten:
+            await forget(conversation)
+    if not report.skipped:
+        logger.info(
+            "retention: %s inbound and %s outbound messages deleted, %s contacts deleted, "
+            "%s cases anonymised",
+            report.inbound_deleted,
+            report.outbound_deleted,
+            report.contacts_deleted,
+            report.cases_anonymised,
+        )
+    return report
+
+
+async def run_retention_loop(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: RetentionSettings,
+    forget: Forget | None = None,
+    first_delay: float = 60.0,
+) -> None:
+    """Background task of the app: a round shortly after start, then every interval."""
+    await asyncio.sleep(first_delay)
+    while True:
+        try:
+            await run_retention(sessions, settings, forget)
+        except Exception:  # keep the schedule alive; the traceback is logged
+            logger.exception("retention round failed")
+        await asyncio.sleep(settings.interval_hours * 3600)
+
+
+async def _main(dry_run: bool) -> RetentionReport:
+    settings = load_settings()
+    engine = create_engine(settings.database.url)
+    try:
+        sessions = create_sessionmaker(engine)
+        if not dry_run:
+            return await run_retention(sessions, settings.retention)
+        async with sessions() as s:
+            report, _ = await apply_retention(s, settings.retention)
+            await s.rollback()
+        return report
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`make retention`: one round now (Rasa trackers of deleted contacts expire on their own)."""
+    parser = argparse.ArgumentParser(prog="python -m pmi.retention", description=__doc__)
+    parser.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    report = asyncio.run(_main(args.dry_run))
+    prefix = "would be " if args.dry_run else ""
+    print(
+        f"inbound messages {prefix}deleted: {report.inbound_deleted}\n"
+        f"outbound messages {prefix}deleted: {report.outbound_deleted}\n"
+        f"contacts {prefix}deleted: {report.contacts_deleted}\n"
+        f"cases {prefix}anonymised: {report.cases_anonymised}"
+    )
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
