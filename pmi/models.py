@@ -100,6 +100,9 @@ class Media(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     provider_ref: Mapped[str] = mapped_column(String(255))  # file_id / media id to fetch
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    fetch_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_fetch_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    fetch_error: Mapped[str | None] = mapped_column(String(255))  # set when it was given up
 
 
 class OutboundStatus:
