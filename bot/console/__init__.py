@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.console import audit, corrections, export, users, views
+from bot.console import audit, corrections, dashboard, export, users, views
 from bot.console.auth import SESSION_KEY, STAFF_KEY, console_middleware
 from bot.console.context import CONTENT, ConsoleContent
 from pmi.corrections import load_intents
@@ -60,6 +60,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
     r.add_get("/console", _to_inbox)
     r.add_get("/console/alerts.json", views.alerts_json)
     r.add_get("/console/cases.csv", export.export_cases)
+    r.add_get("/console/dashboard", dashboard.dashboard_page)
     r.add_get("/console/cases/{reference}", views.case_page)
     r.add_post(
         "/console/cases/{reference}/{action:acknowledge|status|note|message|takeover|release}",
