@@ -30,6 +30,8 @@ from pmi.settings import Settings, load_settings
 from scripts.model import ensure_model, rasa_env
 from tests.gate import Gate
 
+# The scaled-out stack (two Rasa servers, two apps) of the scale and fault suites.
+pytest_plugins = ("tests.scaled",)
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # as `make` sets it
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
