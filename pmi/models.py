@@ -324,3 +324,43 @@ class IntentCorrection(Base):
     text: Mapped[str] = mapped_column(Text)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
     at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class AnnouncementSubscription(Base):
+    """A worker who asked for announcements (job fairs, scam warnings, new rules).
+
+    Created only by the worker's own command and deleted by their stop word.
+    """
+
+    __tablename__ = "announcement_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), unique=True
+    )
+    country: Mapped[str | None] = mapped_column(String(2))  # destination, for targeting
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class AnnouncementStatus:
+    DRAFT = "draft"
+    SENT = "sent"
+
+
+class Announcement(Base):
+    """A message staff send to subscribed workers, per language, filtered by country/language."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    texts: Mapped[dict[str, str]] = mapped_column(JSON)  # language -> text; "id" always set
+    country: Mapped[str | None] = mapped_column(String(2))  # None: every subscriber
+    language: Mapped[str | None] = mapped_column(String(8))  # None: every language
+    status: Mapped[str] = mapped_column(String(8), default=AnnouncementStatus.DRAFT)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    sent_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
