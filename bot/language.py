@@ -44,8 +44,7 @@ def _words(text: str, weight: float) -> dict[str, float]:
 
 
 # Words as workers write them, incl. SMS abbreviations and Jakarta colloquial forms.
-# A word listed in several tables counts only in the first of: Indonesian, Malay,
-# shared, English.
+# Each word is in one table only (tests/test_language.py checks it).
 ENGLISH = {
     **_words(
         """i im me my mine you your we our they them he she it its is are am was were be
@@ -81,7 +80,10 @@ INDONESIAN = _words(
     imigrasi pesangon lembur asuransi pabrik berangkat berkas sertifikat pelatihan kamu
     kalian barusan doang gue gw lu lo min mimin mbak mba mas bang pak bu bapak ibu kpn
     kapan nomer kabur besok kemarin sedikit gratis resmi ilegal soal petugas karena
-    oke sip siap mantap laki sama""",
+    oke sip siap mantap laki sama nomor telepon dokter obat pesawat bandara toko kamar
+    pengacara pemerintah perusahaan formulir pajak rekening akun capek pusing bingung
+    khawatir gampang jelek sepatu celana kecelakaan darurat tendang ditendang ketemu
+    cowok cewek yah loh lho wkwk tki tkw prt art bmi ngelarang""",
     1.0,
 )
 MALAY = {
@@ -91,7 +93,11 @@ MALAY = {
         ambik bagi bg semak aduan hantar percuma isteri mak sambung kilang ladang kos
         ringgit rm pasport nombor telefon wang mahu kerana sahaja lepas tengok balai ye
         insurans socso kwsp epf bas teksi kedai bilik camana mcm nk kt dh tak la tamat
-        hospital esok rasmi lelaki""",
+        hospital esok rasmi lelaki teruk peguam nampak mesej sori doktor ubat pejabat
+        tandas kasut kemalangan kecemasan bil akaun syarikat yuran mahkamah lokap encik
+        cik puan makcik pakcik bapa beritahu bagitau bagitahu rehat sembang borak sepak
+        aje ramai kelmarin selepas camni camtu apasal apahal diorang dorang kerajaan
+        amah borang sijil lesen cukai seronok payah risau bimbang keliru pening""",
         1.0,
     ),
     **_words("ni tu", 0.5),
@@ -110,7 +116,12 @@ SHARED = _words(
     bpjs ditahan disita dikurung dipukul ditangkap tangkap kurung pukul sangat lah pun
     tentang masuk keluar luar negeri sekarang nanti semua banyak byk bnyk lebih kurang
     lari pindah ganti tukar cuti hak berhak perempuan hamil mati meninggal beli cukup
-    laporan jd jadi hp krn kasih terus trus""",
+    laporan jd jadi hp krn kasih terus trus tadi saja kan bukan tidak hendak sungguh
+    semalam lusa kini sebelum sejak baru begini begitu mengapa sebab sbb kepada
+    pada daripada oleh dekat sini situ sana harga kapal kebun pasar jalan motor dapur
+    penjara pembantu surat ijazah simpanan letih lapar senang susah mudah cepat besar
+    kecil jahat bagus cantik sedih tau tahu dengar datang jumpa cari kirim simpan buat
+    guna pakai berhenti tunggu baca tulis gaduh marah tampar wa hehe haha""",
     1.0,
 )
 # Malay yes/no question particle: "boleh ke?", "sah ke tak".
@@ -249,7 +260,7 @@ def decide_for_new_user(text: str, *, default: str, supported: Iterable[str]) ->
     )
 
 
-def _language_settings() -> tuple[str, tuple[str, ...]]:
+def language_settings() -> tuple[str, tuple[str, ...]]:
     """Default and supported languages from config.yml (no secrets or database needed)."""
     from pmi.settings import SettingsError, load_settings
 
@@ -264,7 +275,7 @@ def _language_settings() -> tuple[str, tuple[str, ...]]:
 def main(argv: list[str] | None = None) -> int:
     """Read one message per line on stdin; print one ISO 639-1 code per line."""
     del argv
-    default, supported = _language_settings()
+    default, supported = language_settings()
     out = sys.stdout
     for line in sys.stdin:
         text = line.rstrip("\r\n")

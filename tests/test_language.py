@@ -1,10 +1,35 @@
-"""Reply-language decisions."""
+"""Reply-language decisions, the `python -m bot.language` CLI, and Malay readers' replies."""
 
 from __future__ import annotations
 
-import pytest
+import itertools
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
-from bot.language import decide_language, detect
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.knowledge import ActionAnswerKnowledge
+from bot.language import (
+    ENGLISH,
+    INDONESIAN,
+    MALAY,
+    SHARED,
+    SWITCH_MARGIN,
+    decide_for_new_user,
+    decide_language,
+    detect,
+    detect_scores,
+)
+from pmi.knowledge import KnowledgeBase
+from pmi.settings import ROOT, load_settings
+from tests.conftest import joined, say
 
 SUPPORTED = ("id", "en", "ms")
 
@@ -19,10 +44,23 @@ SUPPORTED = ("id", "en", "ms")
         ("my employer keeps my passport, what can I do", "en"),
         ("macam mana nak balik kampung, majikan tak bagi", "ms"),
         ("saya nak tanya pasal gaji tak bayar", "ms"),
+        ("agensi ni sah ke?", "ms"),  # Malay question particle
     ],
 )
 def test_detects_how_workers_write(text: str, expected: str) -> None:
     assert detect(text, SUPPORTED)[0] == expected
+
+
+def test_words_shared_by_indonesian_and_malay_choose_indonesian_for_a_new_user() -> None:
+    # Only Malaysian usage makes a message Malay; the shared words alone say "id or ms".
+    assert _decide("saya tanya gaji majikan") == "id"
+    assert _decide("saya nak tanya gaji majikan") == "ms"
+
+
+def test_each_word_is_listed_once() -> None:
+    tables = {"en": ENGLISH, "id": INDONESIAN, "ms": MALAY, "shared": SHARED}
+    for (a, x), (b, y) in itertools.combinations(tables.items(), 2):
+        assert not x.keys() & y.keys(), f"{a} and {b} both list {sorted(x.keys() & y.keys())}"
 
 
 def _decide(text: str, **kw: str | None) -> str:
@@ -33,17 +71,144 @@ def _decide(text: str, **kw: str | None) -> str:
 
 def test_explicit_choice_wins_over_detection() -> None:
     assert _decide("hello how are you", chosen="id") == "id"
+    assert _decide("macam mana nak balik", chosen="en", sticky="id", hint="id") == "en"
 
 
-def test_short_ambiguous_message_keeps_the_conversation_language() -> None:
-    assert _decide("ok", sticky="en") == "en"
-    assert _decide("PMI-7KQ2XR", sticky="ms") == "ms"
+@pytest.mark.parametrize("text", ["ok", "1", "ya", "yes", "PMI-7KQ2XR", "oke", "iya", "tq", ""])
+@pytest.mark.parametrize("sticky", SUPPORTED)
+def test_short_ambiguous_message_keeps_the_conversation_language(text: str, sticky: str) -> None:
+    assert _decide(text, sticky=sticky) == sticky
+
+
+def test_shared_words_do_not_move_a_malay_conversation_to_indonesian() -> None:
+    assert _decide("boleh tanya soal gaji", sticky="ms") == "ms"
+    assert _decide("boleh tanya soal gaji", sticky="id") == "id"
 
 
 def test_clear_message_switches_language() -> None:
     assert _decide("can you tell me how to contact the embassy please", sticky="id") == "en"
+    assert _decide("gmn caranya lapor kalau gaji gak dibayar", sticky="en") == "id"
+    assert _decide("majikan tak bagi gaji dah tiga bulan", sticky="en") == "ms"
 
 
 def test_new_conversation_uses_hint_then_default() -> None:
     assert _decide("12345", hint="en") == "en"
     assert _decide("12345") == "id"
+    assert _decide("ya", hint="en") == "en"  # too weak to overrule the channel
+    assert _decide("saya mau tanya soal gaji yang belum dibayar", hint="en") == "id"
+    assert _decide("12345", hint="fr") == "id"  # unsupported hint
+
+
+def test_no_known_word_falls_back_to_seeded_langdetect_restricted_to_supported() -> None:
+    text = "wonderful weather yesterday afternoon everybody"
+    assert not any(w in t for w in text.split() for t in (ENGLISH, INDONESIAN, MALAY, SHARED))
+    assert {detect(text, SUPPORTED) for _ in range(3)} == {detect(text, SUPPORTED)}
+    assert detect(text, SUPPORTED)[0] == "en"
+    assert detect(text, ("id", "ms"))[0] in ("id", "ms", None)  # never an unsupported one
+
+
+def _cli(stdin: str, env: dict[str, str] | None = None) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.language"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def test_cli_prints_one_code_per_input_line() -> None:
+    lines = [
+        "halo min, gaji sy blm dibayar",
+        "my employer keeps my passport",
+        "",
+        "macam mana nak balik kampung",
+        "12345",
+    ]
+    # A database that cannot be reached: the CLI must not need one.
+    env = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    assert _cli("\n".join(lines) + "\n", env) == ["id", "en", "id", "ms", "id"]
+    assert _cli("") == []
+
+
+def test_cli_follows_the_configured_languages(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("language:\n  default: en\n  supported: [en, id]\n", encoding="utf-8")
+    out = _cli("\nmacam mana nak balik kampung\nhello there\n", {"PMI_CONFIG": str(config)})
+    assert out == ["en", "id", "en"]  # Malay unsupported: its nearest, Indonesian
+
+
+# --- Malay readers: Indonesian replies unless a Malay answer exists ----------------------
+
+
+def _tracker(intent: str, language: str, country: str | None) -> Tracker:
+    entities = [{"entity": "country", "value": country}] if country else []
+    return Tracker(
+        sender_id="lang-test",
+        slots={"language": language},
+        latest_message={"text": "", "intent": {"name": intent}, "entities": entities},
+        events=[],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+async def test_malay_reader_gets_the_malay_answer_where_one_exists_else_indonesian() -> None:
+    language = decide_for_new_user("nombor telefon kedutaan kat malaysia", **_languages())
+    assert language == "ms"
+    kb = KnowledgeBase.load(load_settings().content.knowledge_dir)
+    seen = set()
+    for intent, entry in kb.entries.items():
+        for country, variant in [(None, entry.general), *entry.countries.items()]:
+            dispatcher = CollectingDispatcher()
+            await ActionAnswerKnowledge().run(
+                dispatcher, _tracker(intent, language, country or "ZZ"), {}
+            )
+            [message] = dispatcher.messages[:1]
+            expected = "ms" if variant.answers.get("ms") else "id"
+            assert message["text"] == variant.answers[expected], (intent, country)
+            seen.add(expected)
+    assert seen == {"ms", "id"}  # the knowledge base has both cases
+
+
+def _languages() -> dict[str, Any]:
+    settings = load_settings().language
+    return {"default": settings.default, "supported": tuple(settings.supported)}
+
+
+def _shown_to_malay_reader(variant: dict) -> bool:
+    conditions = variant.get("condition") or []
+    return all(c.get("name") == "language" and c.get("value") == "ms" for c in conditions)
+
+
+def test_domain_responses_give_malay_readers_indonesian_not_english() -> None:
+    """Rasa picks a response's variant by the language slot; "ms" gets the unconditioned one."""
+    checked = 0
+    for path in sorted((ROOT / "rasa_project" / "domain").glob("*.yml")):
+        responses = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses", {})
+        for name, variants in responses.items():
+            usable = [v for v in variants if _shown_to_malay_reader(v)]
+            assert usable, f"{name}: no variant for a Malay reader"
+            for variant in usable:
+                text = re.sub(r"\{\w+\}", " ", variant.get("text", ""))  # placeholders
+                detection = detect_scores(text, SUPPORTED)
+                if detection is not None and len(text.split()) >= 4:
+                    # Bilingual texts ("Pilih bahasa / Choose a language") are not confident.
+                    english = detection.best == "en" and detection.margin() >= SWITCH_MARGIN
+                    assert not english, f"{name} answers a Malay reader in English"
+                    checked += 1
+    assert checked > 20
+
+
+@pytest.mark.e2e
+async def test_malay_message_through_the_stack(chat) -> None:
+    malay = joined(await say(chat, "lang-ms-1", "nombor telefon kedutaan indonesia kat malaysia"))
+    assert "Talian hotline" in malay  # the knowledge base's Malay answer for Malaysia
+    greeting = joined(await say(chat, "lang-ms-2", "hai, saya nak tanya sikit"))
+    assert greeting.startswith("Halo!")  # no Malay greeting: Indonesian, not English
