@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)
 # python-telegram-bot: opt in to timedelta retry_after (the v23 behaviour) now.
 export PTB_TIMEDELTA := 1
 
-.PHONY: help setup run test chat migrate model validate lint lock clean eval-nlu import-agencies admin export-corrections
+.PHONY: help setup run test chat migrate model validate lint lock clean eval-nlu bench-langid import-agencies admin export-corrections
 
 help:
 	@echo "make run    - set up (venvs, database, model) and run the whole stack"
@@ -23,6 +23,7 @@ help:
 	@echo "make export-corrections - console intent corrections as NLU data in var/corrections/"
 	@echo "make model  - train the Rasa model if its inputs changed"
 	@echo "make eval-nlu - held-out NLU evaluation against Rasa's default and TF-IDF + LR"
+	@echo "make bench-langid - language detection accuracy against raw langdetect"
 
 # Virtual environments are rebuilt only when their lock file changes.
 $(VENV)/.installed: requirements/app.txt
@@ -73,6 +74,9 @@ export-corrections: migrate
 import-agencies: migrate
 	@test -n "$(FILE)" || { echo "usage: make import-agencies FILE=registry.csv"; exit 2; }
 	$(PY) -m scripts.import_agencies "$(FILE)"
+
+bench-langid: $(VENV)/.installed
+	$(PY) -m scripts.bench_langid
 
 eval-nlu: setup
 	$(PY) -m scripts.eval_nlu
