@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pmi import announcements
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.models import Contact, Priority
@@ -57,6 +58,8 @@ class CommandReply:
     language: str | None = None  # set when the worker chose a language
     forget: bool = False  # erase the worker's data before sending this reply
     my_data: bool = False  # the text is built by `my_data_text` (it needs the database)
+    subscribe: bool | None = None  # announcements: True subscribes (to `country`), False stops
+    country: str = ""
 
 
 def chosen_language(text: str, supported: tuple[str, ...]) -> str | None:
@@ -92,6 +95,11 @@ def app_command(
         return CommandReply(replies.get("delete_done", language), [], forget=True)
     if command == CANCEL_DELETE:
         return CommandReply(replies.get("delete_cancelled", language), [])
+    subscription = announcements.parse_command(text)
+    if subscription is not None:
+        on, country = subscription
+        key = "announcements_on" if on else "announcements_off"
+        return CommandReply(replies.get(key, language), [], subscribe=on, country=country)
     chosen = chosen_language(text, supported)
     if chosen:
         return CommandReply(replies.get("language_set", chosen), [], chosen)

@@ -22,7 +22,7 @@ from bot.metrics import Metrics
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.ratelimit import RateLimiter
 from bot.sanitize import clean_text
-from pmi import messages
+from pmi import announcements, messages
 from pmi.db import utcnow
 from pmi.knowledge import Replies
 from pmi.models import Contact, InboundMessage, InboundStatus
@@ -147,6 +147,11 @@ class Relay:
             inbound_id = None  # the message itself was erased with the rest
         if command.language:
             contact.language, contact.language_chosen = command.language, True
+        if command.subscribe is not None:
+            countries = announcements.country_names(self._settings.content.country_names_file)
+            await announcements.set_subscription(
+                s, contact, command.subscribe, command.country, countries
+            )
         text = command.text
         if command.my_data:
             labels = self._settings.content.case_labels_file

@@ -8,7 +8,15 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.console import audit, corrections, dashboard, export, users, views
+from bot.console import (
+    announcements,
+    audit,
+    corrections,
+    dashboard,
+    export,
+    users,
+    views,
+)
 from bot.console.auth import SESSION_KEY, STAFF_KEY, console_middleware
 from bot.console.context import CONTENT, ConsoleContent
 from pmi.corrections import load_intents
@@ -77,6 +85,10 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         "/console/conversations/{public_id:[0-9a-f]{32}}/messages/{message_id:[0-9]{1,18}}/intent",
         corrections.mark_intent,
     )
+    r.add_get("/console/announcements", announcements.list_page)
+    r.add_post("/console/announcements", announcements.create)
+    r.add_get("/console/announcements/{id:[0-9]{1,18}}", announcements.preview_page)
+    r.add_post("/console/announcements/{id:[0-9]{1,18}}/send", announcements.send)
     r.add_get("/console/audit", audit.audit_page)
     r.add_get("/console/users", users.users_page)
     r.add_post("/console/users", users.create_user)
