@@ -150,7 +150,10 @@ async def test_audit_log_filters_and_pages(client) -> None:
     assert (await client.get("/console/audit")).status == 404
     await login(client, "operator1")
     await client.get(f"/console/cases/{case.reference}")
+    assert (await login(client, "admin1", "not the password")).status == 401
     await login(client, "admin1")
+    failed = await (await client.get("/console/audit?action=login_failed")).text()
+    assert failed.count("<td>login_failed</td><td>admin1</td>") == 1
     page = await (await client.get("/console/audit", params={"user": "kl_staff"})).text()
     assert page.count("<td>view_case</td>") == 3 and "<td>denied</td>" in page
     assert "<td>operator1</td>" not in page and "<td>kl_staff</td>" in page

@@ -77,6 +77,8 @@ async def login(request: web.Request) -> web.StreamResponse:
                     await staff.close_session(s, old)
                 token, _ = await staff.open_session(s, user)
                 await staff.audit(s, user, "login")
+            else:
+                await staff.audit(s, None, "login_failed", username)
     if throttled:
         return await _render_login(request, "Terlalu banyak percobaan. Coba lagi nanti.", 429)
     if user is None:
