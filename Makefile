@@ -81,6 +81,22 @@ bench-langid: $(VENV)/.installed
 eval-nlu: setup
 	$(PY) -m scripts.eval_nlu
 
+# Data protection: backups (var/backups/, personal data: keep them encrypted), retention.
+.PHONY: backup restore retention test-faults
+backup: $(VENV)/.installed
+	$(PY) -m scripts.backup backup
+
+restore: $(VENV)/.installed
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/pmi-backup-....tar [FORCE=1]"; exit 2; }
+	$(PY) -m scripts.backup restore "$(FILE)" $(if $(FORCE),--force)
+
+retention: migrate
+	$(PY) -m pmi.retention
+
+# Long fault suite and bad-input fuzzing with many more examples; prints the counts.
+test-faults: setup model
+	PMI_LONG=1 HYPOTHESIS_PROFILE=faults $(VENV)/bin/pytest tests/faults tests/test_fuzz.py -q
+
 lock:
 	$(PY) -m pip install -q -r requirements/app.in -r requirements/dev.in
 	(echo "# Locked set for .venv (Python 3.11): app, action server and dev tools. From app.in + dev.in."; $(PY) -m pip freeze) > requirements/app.txt
