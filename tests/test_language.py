@@ -207,8 +207,17 @@ def test_domain_responses_give_malay_readers_indonesian_not_english() -> None:
 
 
 @pytest.mark.e2e
-async def test_malay_message_through_the_stack(chat) -> None:
-    malay = joined(await say(chat, "lang-ms-1", "nombor telefon kedutaan indonesia kat malaysia"))
-    assert "Talian hotline" in malay  # the knowledge base's Malay answer for Malaysia
+async def test_malay_messages_through_the_stack(chat) -> None:
+    """Malay where the knowledge base or the domain has Malay, else Indonesian (not English)."""
+    texts = ["ok tq, terima kasih ye", "macam mana nak daftar kerja luar negara secara sah"]
+    assert [decide_for_new_user(t, **_languages()) for t in texts] == ["ms", "ms"]
+    embassy = joined(await say(chat, "lang-ms-1", "nombor telefon kedutaan indonesia kat malaysia"))
+    assert "Talian hotline" in embassy  # the knowledge base's Malay answer for Malaysia
     greeting = joined(await say(chat, "lang-ms-2", "hai, saya nak tanya sikit"))
-    assert greeting.startswith("Halo!")  # no Malay greeting: Indonesian, not English
+    assert greeting.startswith("Hai! Saya pembantu maya")  # the domain's Malay greeting
+    thanks = joined(await say(chat, "lang-ms-2", "ok tq, terima kasih ye"))
+    assert thanks.startswith("Sama-sama")  # no Malay text: Indonesian
+    legal = joined(
+        await say(chat, "lang-ms-3", "macam mana nak daftar kerja luar negara secara sah")
+    )
+    assert "Sumber:" in legal and "Source:" not in legal  # no Malay answer: Indonesian
