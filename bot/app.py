@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
+import httpx
 from aiohttp import web
 from sqlalchemy import text
 from telegram import Bot
@@ -19,23 +20,35 @@ from bot.keys import (
     ALERTS,
     ENGINE,
     HTTP,
+    MEDIA_FETCHER,
+    MEDIA_STORE,
     METRICS,
     OUTBOX,
     RELAY,
     SESSIONMAKER,
     SETTINGS,
     TELEGRAM,
+    WHATSAPP,
 )
+from bot.media import MediaFetcher, MediaSource
 from bot.outbox import Outbox, Sender
 from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
 from bot.relay import Relay
 from bot.sanitize import reject_bad_characters
-from bot.telegram import TelegramAdapter, TelegramSender
+from bot.telegram import (
+    ALLOWED_UPDATES,
+    TelegramAdapter,
+    TelegramMedia,
+    TelegramSender,
+    file_url,
+)
+from bot.whatsapp import WhatsAppAdapter, WhatsAppMedia, WhatsAppSender, create_client
 from pmi.db import create_engine, create_sessionmaker
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.logs import install_masking
+from pmi.media import MediaStore
 from pmi.missions import Missions
 from pmi.retention import run_retention_loop
 from pmi.settings import Settings, load_settings
@@ -54,35 +67,57 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     rasa = RasaClient(
         app[HTTP], settings.rasa.url, settings.rasa.timeout_seconds, settings.rasa.token
     )
+    replies = Replies.load(settings.content.replies_file)
     app[RELAY] = Relay(
         settings,
         app[SESSIONMAKER],
         rasa,
-        Replies.load(settings.content.replies_file),
+        replies,
         app[METRICS],
         limiter=RateLimiter(
             settings.rate_limit,
             app[SESSIONMAKER],
-            Replies.load(settings.content.replies_file),
+            replies,
             settings.language.default,
         ),
     )
     content = settings.content
-    telegram = settings.channels.telegram
+    telegram, whatsapp = settings.channels.telegram, settings.channels.whatsapp
     bot = None
+    wa_http: httpx.AsyncClient | None = None
     senders: dict[str, Sender] = {}
+    media_sources: dict[str, MediaSource] = {}
     if telegram.token:
-        bot = Bot(telegram.token, base_url=telegram.base_url)
+        bot = Bot(
+            telegram.token, base_url=telegram.base_url, base_file_url=file_url(telegram.base_url)
+        )
         await bot.initialize()
         senders["telegram"] = TelegramSender(bot)
+        media_sources["telegram"] = TelegramMedia(bot)
+    if whatsapp.enabled:
+        wa_http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
+        wa_client = create_client(whatsapp, wa_http)
+        senders["whatsapp"] = WhatsAppSender(wa_client, whatsapp, replies)
+        media_sources["whatsapp"] = WhatsAppMedia(wa_client)
     app[OUTBOX] = Outbox(app[SESSIONMAKER], senders, app[METRICS])
+    app[MEDIA_STORE] = MediaStore(settings.media.dir)
+    app[MEDIA_FETCHER] = MediaFetcher(
+        app[SESSIONMAKER], app[MEDIA_STORE], media_sources, settings.media.max_bytes
+    )
+    on_media = app[MEDIA_FETCHER].notify
+    if whatsapp.enabled:
+        app[WHATSAPP] = WhatsAppAdapter(
+            whatsapp, app[RELAY], app[OUTBOX], app[SESSIONMAKER], on_media
+        )
     if bot is not None:
-        app[TELEGRAM] = TelegramAdapter(bot, app[RELAY], app[OUTBOX], telegram.webhook_secret)
+        app[TELEGRAM] = TelegramAdapter(
+            bot, app[RELAY], app[OUTBOX], telegram.webhook_secret, on_media
+        )
         if _telegram_webhook(settings):
             await bot.set_webhook(
                 f"{settings.app.public_url}/telegram/webhook",
                 secret_token=telegram.webhook_secret,
-                allowed_updates=["message", "callback_query"],
+                allowed_updates=ALLOWED_UPDATES,
             )
         else:
             await app[TELEGRAM].start_polling()
@@ -91,13 +126,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[SESSIONMAKER],
         Missions.load(content.missions_file),
         CaseLabels.load(content.case_labels_file),
-        Replies.load(content.replies_file),
+        replies,
         bot,
     )
     tasks = [
         asyncio.create_task(app[RELAY].run_retry_loop(), name="retry-pending"),
         asyncio.create_task(app[ALERTS].run(), name="staff-alerts"),
         asyncio.create_task(app[OUTBOX].run(), name="outbox"),
+        asyncio.create_task(app[MEDIA_FETCHER].run(), name="media-fetcher"),
         asyncio.create_task(
             run_retention_loop(app[SESSIONMAKER], settings.retention, rasa.forget),
             name="retention",
@@ -106,12 +142,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     yield
     if TELEGRAM in app:
         await app[TELEGRAM].stop()
+    if WHATSAPP in app:
+        await app[WHATSAPP].stop()
     for task in tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
     if bot is not None:
         await bot.shutdown()
+    if wa_http is not None:
+        await wa_http.aclose()
     await app[HTTP].close()
     await engine.dispose()
 
@@ -146,6 +186,14 @@ async def _telegram_webhook_view(request: web.Request) -> web.Response:
     return await request.app[TELEGRAM].webhook(request)
 
 
+async def _whatsapp_verify_view(request: web.Request) -> web.Response:
+    return await request.app[WHATSAPP].verify(request)
+
+
+async def _whatsapp_webhook_view(request: web.Request) -> web.Response:
+    return await request.app[WHATSAPP].webhook(request)
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[reject_bad_characters])
     app[SETTINGS] = settings
@@ -159,6 +207,9 @@ def create_app(settings: Settings) -> web.Application:
     setup_console(app, settings)
     if _telegram_webhook(settings):
         app.router.add_post("/telegram/webhook", _telegram_webhook_view)
+    if settings.channels.whatsapp.enabled:
+        app.router.add_get("/whatsapp/webhook", _whatsapp_verify_view)
+        app.router.add_post("/whatsapp/webhook", _whatsapp_webhook_view)
     return app
 
 

@@ -7,10 +7,13 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerts import AlertService
+from bot.media import MediaFetcher
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.relay import Relay
 from bot.telegram import TelegramAdapter
+from bot.whatsapp import WhatsAppAdapter
+from pmi.media import MediaStore
 from pmi.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -22,3 +25,6 @@ ALERTS = web.AppKey("alerts", AlertService)
 OUTBOX = web.AppKey("outbox", Outbox)
 TELEGRAM = web.AppKey("telegram", TelegramAdapter)
 METRICS = web.AppKey("metrics", Metrics)
+WHATSAPP = web.AppKey("whatsapp", WhatsAppAdapter)
+MEDIA_FETCHER = web.AppKey("media_fetcher", MediaFetcher)
+MEDIA_STORE = web.AppKey("media_store", MediaStore)

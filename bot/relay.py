@@ -23,8 +23,10 @@ from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.ratelimit import RateLimiter
 from bot.sanitize import clean_text
 from pmi import announcements, messages
+from pmi import media as media_records
 from pmi.db import utcnow
 from pmi.knowledge import Replies
+from pmi.media import MediaRef
 from pmi.models import Contact, InboundMessage, InboundStatus
 from pmi.privacy import forget_contact
 from pmi.settings import Settings
@@ -32,6 +34,7 @@ from pmi.settings import Settings
 logger = logging.getLogger(__name__)
 
 HOLDING = "holding"
+MEDIA_ACK = "media_ack"
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,23 @@ class Relay:
         self._locks = ContactLocks.for_sessions(sessionmaker)  # across processes on PostgreSQL
 
     async def receive(
-        self, channel: str, channel_user_id: str, external_id: str, text: str
+        self,
+        channel: str,
+        channel_user_id: str,
+        external_id: str,
+        text: str,
+        media: MediaRef | None = None,
     ) -> Received:
-        """Store one inbound message (a duplicate is recognised and not stored again)."""
+        """Store one inbound message (a duplicate is recognised and not stored again).
+
+        A file the message carries is recorded with it, to be downloaded in the background.
+        """
         text = clean_text(text)  # no NUL, lone surrogates or control characters in the database
         async with self._sessions() as s, s.begin():
             contact = await messages.get_or_create_contact(s, channel, channel_user_id)
             stored = await messages.store_inbound(s, contact, channel, external_id, text)
+            if stored is not None and media is not None:
+                await media_records.record(s, contact.id, stored.id, media)
         if stored is not None:
             self._metrics.inbound.labels(channel).inc()
         return Received(contact.id, stored.id if stored else None)
@@ -91,6 +104,15 @@ class Relay:
                     if command is not None:
                         await self._answer_command(s, contact, inbound, command, current)
                         continue
+                    media = await media_records.of_inbound(s, inbound.id)
+                    if media is not None and not await messages.has_reply(s, inbound.id, MEDIA_ACK):
+                        # Acknowledge the file once; a caption then goes on like any text.
+                        await self._acknowledge_media(
+                            s, contact.id, inbound.id, media.kind, current
+                        )
+                        if not inbound.text.strip():
+                            await messages.mark_inbound_done(s, inbound, current)
+                            continue
                     if contact.handoff:
                         # A person has the conversation: the message waits for them.
                         inbound.status = InboundStatus.HANDOFF
@@ -130,6 +152,13 @@ class Relay:
                 if turn.replayed:
                     logger.info("inbound_id=%s: rasa had already answered it", inbound_id)
                 self._metrics.turn_seconds.observe(time.monotonic() - started)
+
+    async def _acknowledge_media(
+        self, s: AsyncSession, contact_id: int, inbound_id: int, kind: str, language: str
+    ) -> None:
+        """Tell the worker the file was received (a voice note: please also type it)."""
+        text = self._replies.get(f"{kind}_received", language)
+        await messages.add_outbound(s, contact_id, text, kind=MEDIA_ACK, inbound_id=inbound_id)
 
     async def _answer_command(
         self,

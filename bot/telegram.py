@@ -9,41 +9,30 @@ PTB's updater fetches updates and hands each one to the same code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from aiohttp import web
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
-from telegram.ext import Application, ContextTypes, TypeHandler
 
-from bot.outbox import Outbox, Outgoing, Rejected, RetryLater
+from bot.media import FetchFailed, TooLarge
+from bot.outbox import Outbox, Outgoing, Rejected, RetryLater, split_text
 from bot.relay import Relay
+from pmi.media import MediaRef
 
 logger = logging.getLogger(__name__)
 CHANNEL = "telegram"
 MAX_MESSAGE = 4096
 CALLBACK_LIMIT = 64  # bytes Telegram allows in callback_data
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
-
-
-def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Split a long reply into parts under Telegram's limit, at paragraph or line breaks."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = max(
-            rest.rfind("\n\n", 0, limit), rest.rfind("\n", 0, limit), rest.rfind(" ", 0, limit)
-        )
-        if cut <= 0:
-            cut = limit
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    parts.append(rest)
-    return [p for p in parts if p]
+ALLOWED_UPDATES = ["message", "callback_query"]
+POLL_SECONDS = 10  # long-polling timeout of getUpdates
 
 
 def keyboard(buttons: list[dict[str, str]]) -> InlineKeyboardMarkup | None:
@@ -70,40 +59,101 @@ class TelegramSender:
         self._interval = min_interval
         self._last: dict[str, float] = {}
 
-    async def send(self, message: Outgoing) -> None:
-        parts = split_text(message.text)
-        for i, part in enumerate(parts):
+    async def send(self, message: Outgoing) -> str | None:
+        """Send the parts not yet accepted; a failure reports how many parts went out."""
+        parts = split_text(message.text, MAX_MESSAGE)
+        sent_id: str | None = None
+        for i in range(message.parts_sent, len(parts)):
             wait = self._last.get(message.chat_id, 0) + self._interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             markup = keyboard(message.buttons) if i == len(parts) - 1 else None
             try:
-                await self._bot.send_message(
-                    chat_id=int(message.chat_id), text=part, reply_markup=markup
+                sent = await self._bot.send_message(
+                    chat_id=int(message.chat_id), text=parts[i], reply_markup=markup
                 )
             except RetryAfter as exc:
-                raise RetryLater(_seconds(exc.retry_after), "telegram rate limit") from exc
+                raise RetryLater(_seconds(exc.retry_after), "telegram rate limit", i) from exc
             except (Forbidden, BadRequest) as exc:
                 raise Rejected(f"telegram refused: {exc.message}") from exc
             except (TimedOut, NetworkError) as exc:
-                raise RetryLater(2, f"telegram unreachable: {exc}") from exc
+                raise RetryLater(2, f"telegram unreachable: {exc}", i) from exc
             finally:
+                self._forget_idle_chats()
                 self._last[message.chat_id] = time.monotonic()
+            sent_id = str(sent.message_id)
+        return sent_id
+
+    def _forget_idle_chats(self) -> None:
+        """Keep the per-chat clock small: chats quiet for longer than the interval drop out."""
+        if len(self._last) > 1000:
+            horizon = time.monotonic() - self._interval
+            self._last = {k: v for k, v in self._last.items() if v > horizon}
+
+
+def file_url(base_url: str) -> str:
+    """Bot API file downloads live beside the methods: .../bot<token> -> .../file/bot<token>."""
+    root, _, last = base_url.rstrip("/").rpartition("/")
+    return f"{root}/file/{last}"
+
+
+class TelegramMedia:
+    """Media source for the fetcher: getFile, then the file's bytes."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def fetch(self, provider_ref: str, max_bytes: int) -> bytes:
+        try:
+            file = await self._bot.get_file(provider_ref)
+            if file.file_size and file.file_size > max_bytes:
+                raise TooLarge(f"{file.file_size} bytes")
+            return bytes(await file.download_as_bytearray())
+        except BadRequest as exc:  # e.g. over the Bot API's own 20 MB download limit
+            raise TooLarge(exc.message) from exc
+        except (TimedOut, NetworkError) as exc:
+            raise FetchFailed(f"telegram unreachable: {exc}") from exc
+
+
+def media_of(message: Message) -> MediaRef | None:
+    """The file a Telegram message carries (the largest size of a photo), if any."""
+    if message.photo:
+        photo = message.photo[-1]
+        return MediaRef("photo", photo.file_id, "image/jpeg", photo.file_size)
+    for kind, item in (
+        ("voice", message.voice),
+        ("voice", message.audio),
+        ("video", message.video),
+        ("document", message.document),
+    ):
+        if item is not None:
+            mime = getattr(item, "mime_type", None) or "application/octet-stream"
+            return MediaRef(kind, item.file_id, mime, item.file_size)
+    return None
 
 
 class TelegramAdapter:
     """Turns Telegram updates into stored inbound messages and drives the relay."""
 
-    def __init__(self, bot: Bot, relay: Relay, outbox: Outbox, secret: str | None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        relay: Relay,
+        outbox: Outbox,
+        secret: str | None,
+        on_media: Callable[[], None] | None = None,
+    ) -> None:
         self.bot = bot
+        self._on_media = on_media
         self._relay = relay
         self._outbox = outbox
         self._secret = secret
         self._tasks: set[asyncio.Task[None]] = set()
-        self._application: Application | None = None
+        self._polling: asyncio.Task[None] | None = None
 
     async def store(self, update: Update) -> tuple[int, str | None] | None:
         """Store the update's message; None if it carries nothing for us or is a duplicate."""
+        media = None
         if update.callback_query is not None:
             query = update.callback_query
             message, text, user = query.message, query.data, query.from_user
@@ -113,15 +163,18 @@ class TelegramAdapter:
                 logger.info("callback answer failed: %s", exc)
         else:
             message = update.message
-            text = message.text if message else None
+            media = media_of(message) if message else None
+            text = (message.text or message.caption or "") if message else None
             user = message.from_user if message else None
-        if message is None or not text:
+        if message is None or not (text or media):
             return None
         received = await self._relay.receive(
-            CHANNEL, str(message.chat.id), str(update.update_id), text[:MAX_MESSAGE]
+            CHANNEL, str(message.chat.id), str(update.update_id), (text or "")[:MAX_MESSAGE], media
         )
         if received.inbound_id is None:
             return None
+        if media is not None and self._on_media is not None:
+            self._on_media()  # download it now rather than at the fetcher's next tick
         hint = (user.language_code or "")[:2] if user else None
         return received.contact_id, hint
 
@@ -156,24 +209,42 @@ class TelegramAdapter:
         return web.json_response({"ok": True})
 
     async def start_polling(self) -> None:
-        """Polling mode: PTB's updater feeds every update to `handle`."""
+        """Polling mode: fetch updates ourselves and confirm each only once it is stored.
 
-        async def on_update(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-            await self.handle(update)
+        Telegram forgets an update once getUpdates is called with a higher offset; PTB's
+        own updater advances the offset even when handling fails, which loses the update
+        if the database is down. Here the offset moves past an update only after it was
+        stored, so a failure (or a crash) fetches it again.
+        """
+        await self.bot.delete_webhook()  # a webhook and getUpdates exclude each other
+        self._polling = asyncio.create_task(self._poll(), name="telegram-polling")
 
-        application = Application.builder().bot(self.bot).build()
-        application.add_handler(TypeHandler(Update, on_update))
-        await application.initialize()
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(allowed_updates=["message", "callback_query"])
-        self._application = application
+    async def _poll(self) -> None:
+        offset: int | None = None
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=POLL_SECONDS, allowed_updates=ALLOWED_UPDATES
+                )
+            except (TimedOut, NetworkError) as exc:
+                logger.warning("telegram getUpdates failed: %s", exc)
+                await asyncio.sleep(2)
+                continue
+            for update in updates:
+                try:
+                    await self.handle(update)
+                except Exception:  # the database is unavailable: fetch the update again
+                    logger.exception(
+                        "update_id=%s not stored; will fetch it again", update.update_id
+                    )
+                    await asyncio.sleep(2)
+                    break
+                offset = update.update_id + 1
 
     async def stop(self) -> None:
-        if self._application is not None:
-            if self._application.updater:
-                await self._application.updater.stop()
-            await self._application.stop()
-            await self._application.shutdown()
+        if self._polling is not None:
+            self._polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._polling
         for task in list(self._tasks):
             task.cancel()

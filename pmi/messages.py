@@ -19,6 +19,9 @@ from pmi.models import (
     OutboundStatus,
 )
 
+# `last_error` of a reply held until the worker writes again (WhatsApp's 24-hour window).
+WINDOW_CLOSED = "outside the 24-hour window: waiting for the worker to write"
+
 
 async def get_contact(s: AsyncSession, channel: str, channel_user_id: str) -> Contact | None:
     return await s.scalar(
@@ -57,6 +60,16 @@ async def store_inbound(
     except IntegrityError:
         return None
     contact.last_inbound_at = message.received_at
+    # The worker wrote: replies held back for WhatsApp's 24-hour window can go now.
+    await s.execute(
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.contact_id == contact.id,
+            OutboundMessage.status == OutboundStatus.PENDING,
+            OutboundMessage.last_error == WINDOW_CLOSED,
+        )
+        .values(next_attempt_at=None)
+    )
     return message
 
 
@@ -71,6 +84,16 @@ async def next_pending_inbound(s: AsyncSession, contact_id: int) -> InboundMessa
         .order_by(InboundMessage.id)
         .limit(1)
     )
+
+
+async def has_reply(s: AsyncSession, inbound_id: int, kind: str) -> bool:
+    """Whether a reply of this kind was already queued for the inbound message."""
+    found = await s.scalar(
+        select(OutboundMessage.id)
+        .where(OutboundMessage.inbound_id == inbound_id, OutboundMessage.kind == kind)
+        .limit(1)
+    )
+    return found is not None
 
 
 async def contacts_with_pending_inbound(s: AsyncSession) -> Sequence[int]:

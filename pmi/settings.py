@@ -74,9 +74,41 @@ class TelegramSettings(_Section):
     base_url: str = "https://api.telegram.org/bot"
 
 
+class WhatsAppSettings(_Section):
+    """WhatsApp Cloud API; on when the phone number id, token and app secret are all set."""
+
+    phone_number_id: str | None = None
+    token: str | None = None  # a system user's access token
+    app_secret: str | None = None  # signs webhook bodies (X-Hub-Signature-256)
+    verify_token: str | None = None  # echoed in Meta's GET verification handshake
+    graph_url: str = "https://graph.facebook.com"
+    api_version: str = "23.0"
+    # Approved template sent when a reply is due outside the 24-hour window; it invites
+    # the worker to write back, which re-opens the window. None: held replies are flagged.
+    reopen_template: str | None = None
+    template_languages: dict[str, str] = {"id": "id", "en": "en_US", "ms": "ms"}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.phone_number_id and self.token and self.app_secret)
+
+
 class ChannelSettings(_Section):
     webchat: WebchatSettings = WebchatSettings()
     telegram: TelegramSettings = TelegramSettings()
+    whatsapp: WhatsAppSettings = WhatsAppSettings()
+
+
+class MediaSettings(_Section):
+    """Photos, documents and voice notes workers send (kept like case data)."""
+
+    dir: Path = Path("var/media")
+    max_bytes: int = Field(16 * 1024 * 1024, gt=0)
+
+    @field_validator("dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return ContentSettings._absolute(value)
 
 
 class HandoffSettings(_Section):
@@ -139,6 +171,7 @@ class Settings(_Section):
     language: LanguageSettings = LanguageSettings()
     content: ContentSettings = ContentSettings()
     channels: ChannelSettings = ChannelSettings()
+    media: MediaSettings = MediaSettings()
     alerts: AlertSettings = AlertSettings()
     handoff: HandoffSettings = HandoffSettings()
     console: ConsoleSettings = ConsoleSettings()
@@ -162,6 +195,11 @@ _ENV_NESTED = {
     "TELEGRAM_BOT_TOKEN": ("channels", "telegram", "token"),
     "TELEGRAM_BASE_URL": ("channels", "telegram", "base_url"),
     "TELEGRAM_WEBHOOK_SECRET": ("channels", "telegram", "webhook_secret"),
+    "WHATSAPP_PHONE_NUMBER_ID": ("channels", "whatsapp", "phone_number_id"),
+    "WHATSAPP_TOKEN": ("channels", "whatsapp", "token"),
+    "WHATSAPP_APP_SECRET": ("channels", "whatsapp", "app_secret"),
+    "WHATSAPP_VERIFY_TOKEN": ("channels", "whatsapp", "verify_token"),
+    "WHATSAPP_GRAPH_URL": ("channels", "whatsapp", "graph_url"),
 }
 
 

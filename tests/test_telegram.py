@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.keys import SESSIONMAKER
-from bot.telegram import MAX_MESSAGE, SECRET_HEADER, keyboard, split_text
+from bot.outbox import split_text
+from bot.telegram import MAX_MESSAGE, SECRET_HEADER, keyboard
 from pmi.models import InboundMessage
 from tests.conftest import Servers, free_port, make_settings, wait_until
 from tests.fake_telegram import FakeTelegram, button_update, text_update
@@ -20,7 +21,7 @@ SECRET = "s3cret-webhook-token"
 
 def test_long_replies_are_split_under_the_limit() -> None:
     text = "\n\n".join(f"Paragraf {i}: " + "kata " * 300 for i in range(5))
-    parts = split_text(text)
+    parts = split_text(text, MAX_MESSAGE)
     assert len(parts) > 1 and all(len(p) <= MAX_MESSAGE for p in parts)
     assert " ".join(" ".join(parts).split()) == " ".join(text.split())
 
