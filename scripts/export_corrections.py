@@ -28,10 +28,14 @@ async def export(out_dir: Path, since: datetime | None = None) -> tuple[Path, in
     finally:
         await engine.dispose()
     now = datetime.now(UTC)
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"nlu_corrections_{now.strftime('%Y-%m-%d')}.yml"
-    path.write_text(corrections.to_nlu_yaml(rows, now), encoding="utf-8")
+    await asyncio.to_thread(_write, path, corrections.to_nlu_yaml(rows, now))
     return path, len(rows)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
@@ -39,9 +43,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_DIR, help="directory to write to")
     parser.add_argument("--since", help="only corrections marked on or after YYYY-MM-DD")
     args = parser.parse_args()
-    since = (
-        datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC) if args.since else None
-    )
+    since = datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=UTC) if args.since else None
     path, count = asyncio.run(export(args.out, since))
     print(f"{count} corrections written to {path}")
 
