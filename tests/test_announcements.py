@@ -114,6 +114,8 @@ async def test_workers_subscribe_and_staff_send_an_announcement(client) -> None:
     await login(client, "kl_staff")
     mission_token = await csrf_of(client, "/console/")
     assert (await client.post(send_url, data={"csrf": mission_token})).status == 404
+    mission_form = {**form, "csrf": mission_token}
+    assert (await client.post("/console/announcements", data=mission_form)).status == 404
     assert (await client.get(str(preview.url.path))).status == 404
 
     async with client.app[SESSIONMAKER]() as s:
