@@ -14,6 +14,7 @@ from bot.console import (
     corrections,
     dashboard,
     export,
+    media,
     users,
     views,
 )
@@ -89,6 +90,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
     r.add_post("/console/announcements", announcements.create)
     r.add_get("/console/announcements/{id:[0-9]{1,18}}", announcements.preview_page)
     r.add_post("/console/announcements/{id:[0-9]{1,18}}/send", announcements.send)
+    r.add_get("/console/media/{media_id:[0-9]{1,18}}", media.media_file)
     r.add_get("/console/audit", audit.audit_page)
     r.add_get("/console/users", users.users_page)
     r.add_post("/console/users", users.create_user)

@@ -22,6 +22,7 @@ from bot.console.auth import (
 from bot.console.context import CONTENT
 from bot.keys import SESSIONMAKER, SETTINGS
 from pmi import case_export, cases, corrections, handoff, messages, staff, transcripts
+from pmi import media as media_records
 from pmi.db import utcnow
 from pmi.models import (
     Case,
@@ -182,16 +183,22 @@ async def case_page(request: web.Request) -> dict:
         contact = await s.get(Contact, case.contact_id) if case.contact_id else None
         events = await cases.case_events(s, case)
         talk = await messages.conversation(s, contact.id) if contact else []
+        files = await media_records.of_inbound_ids(s, _inbound_ids(talk))
         await staff.audit(s, user, "view_case", case.reference)
     return {
         "case": case,
         "contact": contact,
         "events": events,
         "conversation": talk,
+        "media": files,
         "statuses": CaseStatus.ALL,
         "csrf": request[SESSION_KEY].csrf_token,
         "overdue": overdue(case, request),
     }
+
+
+def _inbound_ids(talk: Sequence[object]) -> list[int]:
+    return [m.id for m in talk if isinstance(m, InboundMessage)]
 
 
 def _text(form: dict, name: str = "text") -> str:
@@ -298,12 +305,14 @@ async def conversation_page(request: web.Request) -> dict:
     async with request.app[SESSIONMAKER]() as s, s.begin():
         contact = await _contact(request, s)
         talk = await messages.conversation(s, contact.id)
-        inbound_ids = [m.id for m in talk if isinstance(m, InboundMessage)]
+        inbound_ids = _inbound_ids(talk)
         marked = await corrections.corrections_by_message(s, inbound_ids)
+        files = await media_records.of_inbound_ids(s, inbound_ids)
         await staff.audit(s, user, "view_conversation", contact.public_id)
     return {
         "contact": contact,
         "conversation": talk,
+        "media": files,
         "intents": request.app[CONTENT].intents,
         "corrected": marked,
     }
