@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -76,13 +77,25 @@ class MediaFetcher:
             media.size = len(data)
             return True
 
-    async def run(self, tick: float = 5.0) -> None:
+    async def sweep(self) -> int:
+        """Remove files whose records were deleted; return how many."""
+        async with self._sessions() as s:
+            removed = await media_records.sweep_orphans(s, self._store)
+        if removed:
+            logger.info("removed %d media files no longer referenced", removed)
+        return removed
+
+    async def run(self, tick: float = 5.0, sweep_every: float = 3600.0) -> None:
         """Background task: download whenever notified, and at least every `tick` seconds."""
+        last_sweep = 0.0
         while True:
             self._wake.clear()
             try:
                 while await self.fetch_one() is not None:
                     pass
+                if time.monotonic() - last_sweep > sweep_every:
+                    last_sweep = time.monotonic()
+                    await self.sweep()
             except Exception:  # keep the loop alive; the traceback is logged
                 logger.exception("media download failed")
             with contextlib.suppress(TimeoutError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -128,3 +129,26 @@ class MediaStore:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+    def keys_older_than(self, seconds: float) -> list[str]:
+        """Stored keys whose files are older than this (newer ones may not be committed yet)."""
+        if not self.root.exists():
+            return []
+        horizon = time.time() - seconds
+        return [p.name for p in self.root.iterdir() if p.is_file() and p.stat().st_mtime < horizon]
+
+
+async def sweep_orphans(s: AsyncSession, store: MediaStore, grace_seconds: float = 3600) -> int:
+    """Delete files no record points to any more (a worker's erasure, retention, a crash).
+
+    Records go with their contact or message (cascades), so the files are removed here,
+    whichever path deleted the records.
+    """
+    keys = store.keys_older_than(grace_seconds)
+    if not keys:
+        return 0
+    kept = set(await s.scalars(select(Media.storage_key).where(Media.storage_key.in_(keys))))
+    orphans = [k for k in keys if k not in kept]
+    for key in orphans:
+        store.delete(key)
+    return len(orphans)
