@@ -23,6 +23,7 @@ help:
 	@echo "make export-corrections - console intent corrections as NLU data in var/corrections/"
 	@echo "make model  - train the Rasa model if its inputs changed"
 	@echo "make eval-nlu - held-out NLU evaluation against Rasa's default and TF-IDF + LR"
+	@echo "make bench - latency, throughput, start-up, memory and accuracy: reports/bench.md"
 	@echo "make bench-langid - language detection accuracy against raw langdetect"
 
 # Virtual environments are rebuilt only when their lock file changes.
@@ -80,6 +81,11 @@ bench-langid: $(VENV)/.installed
 
 eval-nlu: setup
 	$(PY) -m scripts.eval_nlu
+
+# Slow (about 10 minutes), so not part of `make test`; BENCH_ARGS=--quick for a short run.
+.PHONY: bench
+bench: setup migrate model
+	$(PY) -m scripts.bench $(BENCH_ARGS)
 
 # Data protection: backups (var/backups/, personal data: keep them encrypted), retention.
 .PHONY: backup restore retention test-faults

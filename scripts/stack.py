@@ -494,6 +494,7 @@ class Turn:
     update_id: int
     text: str
     sent_at: float  # time.monotonic() just before the update was posted
+    sent_wall: float = field(default_factory=time.time)  # the same instant, wall clock
     accepted_at: float | None = None  # the webhook answered 200
     post_attempts: int = 0
     replies: list[float] = field(default_factory=list)  # arrival times (set by reconcile)
@@ -587,10 +588,18 @@ class TelegramLoad:
             await asyncio.sleep(0.2)
         raise AssertionError("unreachable")
 
-    async def turn(self, chat_id: int, text: str, language: str) -> Turn:
-        """Send one message and wait for its replies to arrive and stop."""
-        chat = self._chats[chat_id]
-        seen = len(chat.received)
+    def new_chat(self) -> int:
+        """A new chat id whose replies are recorded."""
+        chat_id = next(self._chat_ids)
+        self._chats[chat_id] = _Chat()
+        return chat_id
+
+    def deliveries(self, chat_id: int) -> list[Delivered]:
+        """The messages delivered to one chat so far, in arrival order."""
+        return list(self._chats[chat_id].received)
+
+    async def send(self, chat_id: int, text: str, language: str = "id") -> Turn:
+        """Post one worker message (no waiting for replies); the Turn records it."""
         update_id = next(self._update_ids)
         user = {"id": chat_id, "is_bot": False, "first_name": "Worker", "language_code": language}
         update = {
@@ -607,8 +616,16 @@ class TelegramLoad:
         self.turns.append(turn)
         deadline = turn.sent_at + self.reply_timeout
         turn.accepted_at, turn.post_attempts = await self.post(update, deadline)
+        return turn
+
+    async def turn(self, chat_id: int, text: str, language: str) -> Turn:
+        """Send one message and wait for its replies to arrive and stop."""
+        chat = self._chats[chat_id]
+        seen = len(chat.received)
+        turn = await self.send(chat_id, text, language)
         if turn.accepted_at is None:
             return turn
+        deadline = turn.sent_at + self.reply_timeout
         # The first reply, then quiet for `settle` seconds.
         while True:
             if len(chat.received) > seen:
@@ -622,8 +639,7 @@ class TelegramLoad:
                 await asyncio.wait_for(chat.event.wait(), timeout=wait)
 
     async def conversation(self, conversation: Conversation, stop_at: float | None) -> int:
-        chat_id = next(self._chat_ids)
-        self._chats[chat_id] = _Chat()
+        chat_id = self.new_chat()
         done = 0
         for text in conversation.turns:
             if stop_at is not None and time.monotonic() >= stop_at:
@@ -722,7 +738,7 @@ async def reconcile(
     """
     from sqlalchemy import select
 
-    from bot.telegram import split_text
+    from bot.telegram import MAX_MESSAGE, split_text
     from pmi.db import create_engine
     from pmi.models import Contact, InboundMessage, OutboundMessage
 
@@ -767,7 +783,7 @@ async def reconcile(
     expected: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
     for row in outbound:
         update_id = inbound.get(row.inbound_id) if row.inbound_id is not None else None
-        for part in split_text(row.text):
+        for part in split_text(row.text, MAX_MESSAGE):
             expected[int(contacts[row.contact_id])].append((part, update_id))
 
     tally = Tally(messages=len(turns))
