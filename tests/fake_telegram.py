@@ -28,6 +28,7 @@ class FakeTelegram:
     send_fault: Callable[[dict[str, Any]], Awaitable[int | None]] | None = None
     # called with each sent message's parameters (the benchmark's load generator listens)
     on_send: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id -> bytes (getFile)
     port: int = 0
     _runner: web.AppRunner | None = None
     _message_id: int = 0
@@ -59,6 +60,17 @@ class FakeTelegram:
             if not pending:
                 await asyncio.sleep(0.2)
             return web.json_response({"ok": True, "result": pending})
+        if method == "getFile":
+            file_id = str(params.get("file_id"))
+            if file_id not in self.files:
+                return _error(400)
+            result = {
+                "file_id": file_id,
+                "file_unique_id": f"u-{file_id}",
+                "file_size": len(self.files[file_id]),
+                "file_path": f"documents/{file_id}",
+            }
+            return web.json_response({"ok": True, "result": result})
         if method == "getMe":
             return web.json_response(
                 {
@@ -93,9 +105,16 @@ class FakeTelegram:
             return web.json_response({"ok": True, "result": result})
         return web.json_response({"ok": True, "result": True})
 
+    async def _file(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["path"].rpartition("/")[2]
+        if request.match_info["token"] != self.token or file_id not in self.files:
+            return web.Response(status=404)
+        return web.Response(body=self.files[file_id])
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -143,3 +162,21 @@ def button_update(update_id: int, chat_id: int, data: str) -> dict[str, Any]:
             "data": data,
         },
     }
+
+
+def photo_update(update_id: int, chat_id: int, file_id: str, caption: str | None = None) -> dict:
+    """A Bot API update carrying a photo (two sizes, as Telegram sends them)."""
+    sizes = [
+        {"file_id": f"{file_id}-small", "file_unique_id": "s", "width": 90, "height": 90},
+        {"file_id": file_id, "file_unique_id": "l", "width": 800, "height": 800},
+    ]
+    message: dict[str, Any] = {
+        "message_id": update_id,
+        "date": 0,
+        "chat": {"id": chat_id, "type": "private"},
+        "from": {"id": chat_id, "is_bot": False, "first_name": "Worker"},
+        "photo": sizes,
+    }
+    if caption:
+        message["caption"] = caption
+    return {"update_id": update_id, "message": message}

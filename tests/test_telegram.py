@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -9,12 +11,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.keys import SESSIONMAKER
-from bot.outbox import split_text
-from bot.telegram import MAX_MESSAGE, SECRET_HEADER, keyboard
-from pmi.models import InboundMessage
+from bot.keys import MEDIA_STORE, SESSIONMAKER
+from bot.outbox import Outbox, split_text
+from bot.telegram import MAX_MESSAGE, SECRET_HEADER, TelegramSender, keyboard
+from pmi.models import Contact, InboundMessage, Media, OutboundMessage
 from tests.conftest import Servers, free_port, make_settings, wait_until
-from tests.fake_telegram import FakeTelegram, button_update, text_update
+from tests.fake_telegram import FakeTelegram, button_update, photo_update, text_update
 
 SECRET = "s3cret-webhook-token"
 
@@ -169,3 +171,103 @@ async def test_polling_mode_receives_and_answers(servers: Servers, telegram) -> 
         await wait_until(answered, timeout=30)
     reply = next(m for m in telegram.sent if str(m["chat_id"]) == "777")
     assert reply["text"].startswith("Halo! Saya asisten")
+
+
+async def test_a_photo_is_downloaded_kept_and_acknowledged(app_db, telegram, tmp_path) -> None:
+    settings = _settings(app_db, f"http://127.0.0.1:{free_port()}", telegram)
+    settings.media.dir = tmp_path / "media"
+    telegram.files = {"photo-big": b"\xff\xd8jpeg-bytes"}
+    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
+        resp = await client.post(
+            "/telegram/webhook",
+            json=photo_update(300, 901, "photo-big"),
+            headers={SECRET_HEADER: SECRET},
+        )
+        assert resp.status == 200
+
+        async def kept() -> bool:
+            async with client.app[SESSIONMAKER]() as s:
+                row = await s.scalar(select(Media))
+            return row is not None and row.storage_key is not None
+
+        await wait_until(kept, timeout=15)
+        async with client.app[SESSIONMAKER]() as s:
+            row = await s.scalar(select(Media))
+        assert row is not None and row.kind == "photo" and row.provider_ref == "photo-big"
+        stored = client.app[MEDIA_STORE].path(row.storage_key).read_bytes()  # type: ignore[arg-type]
+        assert stored == b"\xff\xd8jpeg-bytes"
+
+        async def acknowledged() -> bool:
+            return any(m["text"].startswith("Foto diterima") for m in telegram.sent)
+
+        await wait_until(acknowledged, timeout=10)  # without Rasa: the app answers itself
+
+
+async def test_polling_fetches_an_update_again_until_it_is_stored(app_db, telegram) -> None:
+    """The database is locked for longer than its busy timeout: nothing is lost."""
+    telegram.updates = [text_update(400, 902, "/start")]
+    settings = _settings(app_db, f"http://127.0.0.1:{free_port()}", telegram, webhook=False)
+    path = app_db.removeprefix("sqlite:///")
+    release = threading.Event()
+
+    def hold_the_database() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        release.wait(30)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    holder = threading.Thread(target=hold_the_database)
+    holder.start()
+    try:
+        async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
+
+            async def fetched_again() -> bool:  # the store failed after SQLite's busy timeout
+                return telegram.calls.count("getUpdates") >= 2
+
+            await wait_until(fetched_again, timeout=30)
+            release.set()
+
+            async def answered() -> bool:
+                return any(str(m["chat_id"]) == "902" for m in telegram.sent)
+
+            await wait_until(answered, timeout=30)
+            assert await _inbound_count(client) == 1
+    finally:
+        release.set()
+        holder.join()
+    assert sum(str(m["chat_id"]) == "902" for m in telegram.sent) == 1
+
+
+async def test_a_long_reply_resumes_after_the_last_part_telegram_accepted(
+    sessions, telegram
+) -> None:
+    from telegram import Bot
+
+    parts_seen: list[str] = []
+
+    async def refuse_the_second_part_once(params: dict) -> int | None:
+        parts_seen.append(params["text"])
+        return 429 if len(parts_seen) == 2 else None
+
+    telegram.send_fault = refuse_the_second_part_once
+    text = "\n\n".join(f"Bagian {i}: " + "kata " * 700 for i in range(3))
+    async with sessions() as s, s.begin():
+        contact = Contact(channel="telegram", channel_user_id="903")
+        s.add(contact)
+        await s.flush()
+        s.add(OutboundMessage(contact_id=contact.id, text=text))
+    bot = Bot(telegram.token, base_url=telegram.base_url)
+    await bot.initialize()
+    try:
+        outbox = Outbox(sessions, {"telegram": TelegramSender(bot, min_interval=0)})
+        assert await outbox.deliver_one() is False  # part 1 sent, part 2 refused (429)
+        async with sessions() as s, s.begin():
+            row = await s.scalar(select(OutboundMessage))
+            assert row is not None and row.parts_sent == 1
+            row.next_attempt_at = None  # the retry_after has passed
+        assert await outbox.deliver_one() is True
+    finally:
+        await bot.shutdown()
+    expected = split_text(text, MAX_MESSAGE)
+    assert [m["text"] for m in telegram.sent] == expected  # each part exactly once, in order
