@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from bot.app import create_app
 from bot.keys import MEDIA_STORE, SESSIONMAKER
 from bot.whatsapp import parse_webhook, signature_valid
+from pmi import staff
 from pmi.db import utcnow
 from pmi.messages import WINDOW_CLOSED
 from pmi.models import Case, Contact, InboundMessage, Media, OutboundMessage, OutboundStatus
@@ -28,6 +29,7 @@ from tests.fake_whatsapp import (
     text_message,
     webhook_body,
 )
+from tests.test_console import PASSWORD, login
 
 SECRET = "wa-app-secret"
 VERIFY = "wa-verify-token"
@@ -296,6 +298,12 @@ async def test_outside_the_window_without_a_template_the_reply_is_held_for_staff
 
     await wait_until(held, timeout=10)
     assert graph.sent == []
+    async with offline_app.app[SESSIONMAKER]() as s, s.begin():
+        await staff.create_user(s, "operator1", PASSWORD, "operator")
+        contact = await s.scalar(select(Contact).where(Contact.channel_user_id == WORKER))
+    await login(offline_app, "operator1")
+    page = await offline_app.get(f"/console/conversations/{contact.public_id}")
+    assert "Belum terkirim: outside the 24-hour window" in await page.text()
 
 
 @pytest.mark.e2e
