@@ -358,3 +358,30 @@ async def test_photos_and_voice_notes_are_kept_with_the_open_case_and_acknowledg
         kept = client.app[MEDIA_STORE].path(rows[0].storage_key).read_bytes()
         assert kept == photo and rows[0].sha256 == hashlib.sha256(photo).hexdigest()
         assert {r.kind for r in rows} == {"photo", "voice"}
+
+
+@pytest.mark.e2e
+async def test_a_caption_under_a_photo_is_read_like_any_message(
+    servers: Servers, graph: FakeGraph, tmp_path
+) -> None:
+    settings = _settings(servers.database_url, servers.rasa_url, graph, tmp_path)
+    worker = "6281200000004"
+    graph.media = {"m-bruise": (b"jpeg", "image/jpeg")}
+    caption = "tolong saya dipukul majikan, ini fotonya"
+    body = webhook_body(
+        [media_message(worker, "wamid.E1", "image", "m-bruise", "image/jpeg", caption)]
+    )
+    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
+        assert await _post(client, body) == 200
+
+        async def answered() -> bool:
+            return len(graph.texts(worker)) >= 2
+
+        await wait_until(answered, timeout=30)
+        async with client.app[SESSIONMAKER]() as s:
+            contact = await s.scalar(select(Contact).where(Contact.channel_user_id == worker))
+            case = await s.scalar(select(Case).where(Case.contact_id == contact.id))
+    texts = graph.texts(worker)
+    assert texts[0].startswith("Foto diterima")
+    assert any("dalam bahaya" in t for t in texts[1:])
+    assert case is not None and case.priority == "urgent"
