@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from langdetect import DetectorFactory, LangDetectException, detect_langs
 
+from pmi.settings import SettingsError, load_settings
+
 logger = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[a-z]+")
@@ -262,8 +264,6 @@ def decide_for_new_user(text: str, *, default: str, supported: Iterable[str]) ->
 
 def language_settings() -> tuple[str, tuple[str, ...]]:
     """Default and supported languages from config.yml (no secrets or database needed)."""
-    from pmi.settings import SettingsError, load_settings
-
     try:
         language = load_settings().language
     except SettingsError as exc:
@@ -272,9 +272,8 @@ def language_settings() -> tuple[str, tuple[str, ...]]:
     return language.default, tuple(language.supported)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main() -> int:
     """Read one message per line on stdin; print one ISO 639-1 code per line."""
-    del argv
     default, supported = language_settings()
     out = sys.stdout
     for line in sys.stdin:
