@@ -77,7 +77,10 @@ class Relay:
 
         A file the message carries is recorded with it, to be downloaded in the background.
         """
-        text = clean_text(text)  # no NUL, lone surrogates or control characters in the database
+        # No NUL, lone surrogates or control characters in the database (PostgreSQL refuses
+        # NUL; no driver encodes a lone surrogate), whatever an adapter let through.
+        text, channel_user_id = clean_text(text), clean_text(channel_user_id)
+        external_id = clean_text(external_id)
         async with self._sessions() as s, s.begin():
             contact = await messages.get_or_create_contact(s, channel, channel_user_id)
             stored = await messages.store_inbound(s, contact, channel, external_id, text)

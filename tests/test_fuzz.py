@@ -62,6 +62,7 @@ TELEGRAM_SECRET = "fuzz-webhook-secret"
 WA_SECRET, WA_VERIFY = "fuzz-app-secret", "fuzz-verify-token"
 PASSWORD = "correct horse battery staple"
 BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+MAX_LINE = 8190  # aiohttp's limit on the request line
 CASES: Counter[str] = Counter()  # fuzz cases tried, per entry point
 
 # --- strategies ---------------------------------------------------------------------------
@@ -418,6 +419,9 @@ def test_chat_updates_query(live: tuple[LiveApp, dict], query: bytes) -> None:
     CASES["GET /api/chat/updates"] += 1
     path = "/api/chat/updates?sender=" + quote_from_bytes(query)
     status, headers, data = app.request("GET", path)
+    if len(path) > MAX_LINE:  # aiohttp's HTTP parser refuses it before the app sees it
+        assert status == 400
+        return
     _check(status, headers, data, path)
     assert status in (200, 400)
 
