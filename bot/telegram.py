@@ -202,6 +202,9 @@ class TelegramAdapter:
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("no update_id")
             update = Update.de_json(data, self.bot)
+            chat = update.effective_chat
+            if chat is not None and (isinstance(chat.id, bool) or not isinstance(chat.id, int)):
+                raise ValueError("chat id is not an integer")  # Telegram's ids always are
         except (UnicodeDecodeError, AttributeError, KeyError, TypeError, ValueError):
             # json.JSONDecodeError is a ValueError
             raise web.HTTPBadRequest(text="not a Telegram update") from None

@@ -90,6 +90,8 @@ def _message(raw: dict[str, Any]) -> WaMessage | None:
     kind, wa_id, message_id = raw.get("type"), raw.get("from"), raw.get("id")
     if not (isinstance(wa_id, str) and isinstance(message_id, str) and isinstance(kind, str)):
         raise ValueError("message without from/id/type")
+    if not (0 < len(wa_id) <= 64 and 0 < len(message_id) <= 128):
+        raise ValueError("sender or message id of an impossible length")
     body = raw.get(kind)
     body = body if isinstance(body, dict) else {}
     text: Any = None

@@ -85,6 +85,13 @@ async def test_webhook_rejects_what_is_not_an_update(webhook_app) -> None:
             "/telegram/webhook", data=body, headers={SECRET_HEADER: SECRET}
         )
         assert resp.status == 400
+    for chat_id in ("x" * 200, "12ab", True, 1.5):
+        update = text_update(9, 1, "halo")
+        update["message"]["chat"]["id"] = chat_id
+        resp = await webhook_app.post(
+            "/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET}
+        )
+        assert resp.status == 400, chat_id
     assert await _inbound_count(webhook_app) == 0
 
 

@@ -88,6 +88,9 @@ def test_other_phone_numbers_and_bad_shapes() -> None:
             parse_webhook(bad, PHONE_ID)
     with pytest.raises(ValueError):
         parse_webhook(webhook_body([{"type": "text", "text": {"body": "no sender"}}]), PHONE_ID)
+    for wa_id, wamid in (("6" * 65, "wamid.1"), (WORKER, "w" * 129), ("", "wamid.1")):
+        with pytest.raises(ValueError):
+            parse_webhook(webhook_body([text_message(wa_id, wamid, "halo")]), PHONE_ID)
 
 
 # --- the app with the fake Graph API ----------------------------------------------------
