@@ -23,6 +23,7 @@ help:
 	@echo "make export-corrections - console intent corrections as NLU data in var/corrections/"
 	@echo "make model  - train the Rasa model if its inputs changed"
 	@echo "make eval-nlu - held-out NLU evaluation against Rasa's default and TF-IDF + LR"
+	@echo "make test-scale - two Rasa servers and two apps on PostgreSQL + Redis, one killed"
 	@echo "make bench - latency, throughput, start-up, memory and accuracy: reports/bench.md"
 	@echo "make bench-langid - language detection accuracy against raw langdetect"
 
@@ -97,7 +98,13 @@ restore: $(VENV)/.installed
 	$(PY) -m scripts.backup restore "$(FILE)" $(if $(FORCE),--force)
 
 retention: migrate
-	$(PY) -m pmi.retention
+	$(PY) -m scripts.retention $(if $(DRY_RUN),--dry-run)
+
+# Scale-out on this machine: two Rasa servers and two apps sharing PostgreSQL and Redis
+# (needs both on 127.0.0.1); `make test` runs the short form. Prints the counts.
+.PHONY: test-scale
+test-scale: setup model
+	PMI_LONG=1 $(VENV)/bin/pytest tests/test_scale.py -q
 
 # Long fault suite and bad-input fuzzing with many more examples; prints the counts.
 test-faults: setup model

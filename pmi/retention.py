@@ -17,9 +17,7 @@ and the others skip the round; SQLite's write lock serialises them anyway.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Exists, delete, exists, func, not_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pmi.db import create_engine, create_sessionmaker, utcnow
+from pmi.db import utcnow
 from pmi.models import (
     Case,
     CaseStatus,
@@ -39,7 +37,7 @@ from pmi.models import (
     OutboundStatus,
 )
 from pmi.privacy import ANONYMISED, anonymise_case
-from pmi.settings import RetentionSettings, load_settings
+from pmi.settings import RetentionSettings
 
 logger = logging.getLogger(__name__)
 
@@ -162,39 +160,3 @@ async def run_retention_loop(
         except Exception:  # keep the schedule alive; the traceback is logged
             logger.exception("retention round failed")
         await asyncio.sleep(settings.interval_hours * 3600)
-
-
-async def _main(dry_run: bool) -> RetentionReport:
-    settings = load_settings()
-    engine = create_engine(settings.database.url)
-    try:
-        sessions = create_sessionmaker(engine)
-        if not dry_run:
-            return await run_retention(sessions, settings.retention)
-        async with sessions() as s:
-            report, _ = await apply_retention(s, settings.retention)
-            await s.rollback()
-        return report
-    finally:
-        await engine.dispose()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """`make retention`: one round now (Rasa trackers of deleted contacts expire on their own)."""
-    parser = argparse.ArgumentParser(prog="python -m pmi.retention", description=__doc__)
-    parser.add_argument("--dry-run", action="store_true", help="count, change nothing")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    report = asyncio.run(_main(args.dry_run))
-    prefix = "would be " if args.dry_run else ""
-    print(
-        f"inbound messages {prefix}deleted: {report.inbound_deleted}\n"
-        f"outbound messages {prefix}deleted: {report.outbound_deleted}\n"
-        f"contacts {prefix}deleted: {report.contacts_deleted}\n"
-        f"cases {prefix}anonymised: {report.cases_anonymised}"
-    )
-
-
-if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        main()
