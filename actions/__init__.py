@@ -10,9 +10,11 @@ process-wide logging set-up: personal data is masked in every log record from th
 
 import warnings
 
+from pmi.jsonlog import configure_logging
 from pmi.logs import install_masking
 
 warnings.filterwarnings(
     "ignore", message="Your versions of rasa and rasa_sdk might not be compatible"
 )
 install_masking()
+configure_logging(text_default=False)  # LOG_FORMAT=json: rasa-sdk's handlers write JSON

@@ -45,6 +45,7 @@ from bot.telegram import (
 )
 from bot.whatsapp import WhatsAppAdapter, WhatsAppMedia, WhatsAppSender, create_client
 from pmi.db import create_engine, create_sessionmaker
+from pmi.jsonlog import configure_logging
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.logs import install_masking
@@ -215,7 +216,7 @@ def create_app(settings: Settings) -> web.Application:
 
 def main() -> None:
     install_masking()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()  # LOG_FORMAT=json: one JSON object per line
     settings = load_settings()
     web.run_app(
         create_app(settings),
