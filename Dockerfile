@@ -8,10 +8,15 @@ COPY pmi pmi
 COPY bot bot
 COPY actions actions
 COPY data data
+# The app reads the country names and the intents from Rasa's project files.
+COPY rasa_project rasa_project
 COPY migrations migrations
 COPY alembic.ini config.yml ./
-RUN useradd --system --uid 10001 pmi && mkdir -p var && chown pmi var
+# var/media exists in the image, owned by the app's user, so that a volume mounted there
+# (docker-compose.yml) starts with that owner.
+RUN useradd --system --uid 10001 pmi && mkdir -p var/media && chown -R pmi var
 USER pmi
 EXPOSE 8080 5055
-# The app by default; the action server overrides the command in docker-compose.yml.
-CMD ["sh", "-c", "alembic upgrade head && python -m bot"]
+# The app by default; migrations run once, before it (the `migrate` service in
+# docker-compose.yml, a Job or init container on Kubernetes), never from every replica.
+CMD ["python", "-m", "bot"]
