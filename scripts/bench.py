@@ -475,9 +475,7 @@ async def startup(
     )
     app = f"http://127.0.0.1:{ports['APP_PORT']}"
     rasa_status = f"http://127.0.0.1:{ports['RASA_PORT']}/status?token={token}"
-    load = TelegramLoad(
-        telegram, [app + WEBHOOK_PATH], secret, http, first_chat_id=9_000_000, reply_timeout=300
-    )
+    load = TelegramLoad(telegram, [app + WEBHOOK_PATH], secret, http, reply_timeout=300)
     chat = load.new_chat()
     log = (workdir / "make-run.log").open("wb")
     say("start-up: `make run`")

@@ -508,6 +508,12 @@ class Turn:
         return max(self.replies) - self.sent_at if self.replies else None
 
 
+def _fresh_id() -> int:
+    """A start for ids that is unique per generator (microseconds since the epoch)."""
+    time.sleep(1e-6)
+    return time.time_ns() // 1000
+
+
 @dataclass(frozen=True)
 class Delivered:
     """A message the fake Bot API received (a reply sent to a worker)."""
@@ -543,16 +549,18 @@ class TelegramLoad:
         *,
         settle: float = 1.3,
         reply_timeout: float = 60.0,
-        first_chat_id: int = 1_000_000,
-        first_update_id: int = 1,
+        first_chat_id: int | None = None,
+        first_update_id: int | None = None,
     ) -> None:
         self.webhook_urls = list(webhook_urls)
         self._secret = secret
         self._http = http
         self.settle = settle
         self.reply_timeout = reply_timeout
-        self._chat_ids = itertools.count(first_chat_id)
-        self._update_ids = itertools.count(first_update_id)
+        # By default ids no earlier run or other generator used on the same database: a
+        # reused update id would be taken for a retry (and dropped), a chat id for a contact.
+        self._chat_ids = itertools.count(first_chat_id or _fresh_id())
+        self._update_ids = itertools.count(first_update_id or _fresh_id())
         self._chats: dict[int, _Chat] = {}
         self.turns: list[Turn] = []
         telegram.on_send.append(self._on_send)
