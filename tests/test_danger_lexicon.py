@@ -35,6 +35,9 @@ def test_every_pattern_is_a_valid_regex_with_a_language_and_meaning() -> None:
         "MAU KABURRR dari majikan",
         "tak dibenarkan keluar rumah",
         "tangan sy disetrika majikan",
+        "kami dijaga satpam 24 jam, hp diambil",
+        "di mess ada penjaga yg ngawasin siang malam",
+        "we are guarded day and night and cannot leave",
     ],
 )
 def test_danger_is_found(text: str) -> None:
@@ -51,6 +54,9 @@ def test_danger_is_found(text: str) -> None:
         "I am locked in a 2 year contract, can I go home early",
         "paspor sy ditahan agen",
         "berapa biaya ke taiwan",
+        "sy kerja jaga toko 24 jam, lembur dibayar gak?",
+        "kbri buka 24 jam gak?",
+        "the guard at the embassy was friendly",
     ],
 )
 def test_everyday_words_do_not_raise_an_emergency(text: str) -> None:
