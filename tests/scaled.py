@@ -38,7 +38,7 @@ import yaml
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from bot.telegram import SECRET_HEADER, split_text
+from bot.telegram import MAX_MESSAGE, SECRET_HEADER, split_text
 from pmi.db import create_engine
 from pmi.models import Contact, InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from scripts.stack import (
@@ -72,12 +72,26 @@ def report(name: str, counts: dict[str, Any]) -> None:
     REPORTS.append((name, counts))
 
 
+SUMMARY = ("sent", "processed", "duplicated", "lost", "faults_injected", "fuzz_cases")
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not REPORTS:
         return
     terminalreporter.section("scale and fault counts")
     for name, counts in REPORTS:
         terminalreporter.write_line(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    faults = [counts for name, counts in REPORTS if name.startswith("faults")]
+    if faults:
+        failed = [
+            r for r in terminalreporter.stats.get("failed", []) if "tests/faults/" in r.nodeid
+        ]
+        totals = {key: sum(c.get(key, 0) for c in faults) for key in SUMMARY}
+        terminalreporter.write_line(
+            "fault suite: messages sent {sent}, processed {processed}, duplicated {duplicated},"
+            " lost {lost}; faults injected {faults_injected}; fuzz cases tried {fuzz_cases};"
+            " failures {failures}".format(**totals, failures=len(failed))
+        )
 
 
 # --- a TCP proxy that can take the database away ---------------------------------------
@@ -293,6 +307,7 @@ class Load:
         self.rng = random.Random(seed)
         self.gap = gap
         self.sent: list[Sent] = []
+        self.statuses: Counter[int] = Counter()  # the webhooks' answers, by HTTP status
         self.give_up = 180.0
 
     def chats(self) -> list[int]:
@@ -311,6 +326,7 @@ class Load:
                     app.url + WEBHOOK_PATH, json=update, headers=headers, timeout=timeout
                 ) as resp:
                     await resp.read()
+                    self.statuses[resp.status] += 1
                     if resp.status == 200:
                         sent.accepted = True
                         return
@@ -469,7 +485,7 @@ async def tally(scaled: Scaled, load: Load) -> dict[str, int]:
     # Delivery: every stored reply delivered once, in the order stored, per chat.
     expected: dict[str, list[str]] = defaultdict(list)
     for o in outbound:
-        expected[chat_of[o.contact_id]].extend(split_text(o.text))
+        expected[chat_of[o.contact_id]].extend(split_text(o.text, MAX_MESSAGE))
     delivered: dict[str, list[str]] = defaultdict(list)
     for message in scaled.telegram.sent:
         chat = str(message["chat_id"])
