@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 BATCH = 50
 MAX_ATTEMPTS = 8
 BACKOFF_SECONDS = (1, 2, 5, 15, 60, 300, 900)
+LEASE = timedelta(seconds=120)  # a claimed message is not due again while it is being sent
 WINDOW_RECHECK = timedelta(hours=6)  # a held reply is also retried when the worker writes
 TEMPLATE = "template"  # kind of the re-opening template message, recorded once sent
 
@@ -54,6 +55,14 @@ class RetryLater(Exception):
 
 class Rejected(Exception):
     """The channel refused this message for good (blocked bot, unknown chat)."""
+
+
+class NotYet(Exception):
+    """The channel's pace says wait (e.g. one message per second per chat): not a failure."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"paced for {seconds:.2f}s")
+        self.seconds = seconds
 
 
 class OutsideWindow(Exception):
@@ -99,17 +108,20 @@ class Outbox:
         sessions: async_sessionmaker[AsyncSession],
         senders: dict[str, Sender],
         metrics: Metrics | None = None,
+        workers: int = 4,
     ) -> None:
         self._metrics = metrics or Metrics()
         self._sessions = sessions
         self._senders = senders
+        self._workers = workers
         # Channels whose sender may answer OutsideWindow (a 24-hour customer-service window).
         self._template_channels = {c for c, x in senders.items() if getattr(x, "windowed", False)}
-        self._wake = asyncio.Event()
+        self._wakes: list[asyncio.Event] = []
 
     def notify(self) -> None:
         """Something was queued: deliver now instead of at the next tick."""
-        self._wake.set()
+        for wake in self._wakes:
+            wake.set()
 
     async def _claim(self, s: AsyncSession) -> tuple[OutboundMessage, Contact] | None:
         """The oldest due message whose contact has no earlier message still pending."""
@@ -139,9 +151,12 @@ class Outbox:
         return (row[0], row[1]) if row else None
 
     async def deliver_one(self) -> bool | None:
-        """Send one due message in its own transaction: True sent, False not, None none due.
+        """Send one due message: True sent, False not (yet), None when nothing is due.
 
-        One transaction per message keeps a crash from re-sending a whole batch.
+        The message is leased in a short transaction (due again only after LEASE, which
+        also holds back the contact's later messages), sent with no transaction open, and
+        the outcome recorded in a second one. A crash while sending re-sends that one
+        message when the lease runs out; database locks are never held over the network.
         """
         async with self._sessions() as s, s.begin():
             claimed = await self._claim(s)
@@ -149,6 +164,8 @@ class Outbox:
                 return None
             message, contact = claimed
             message.attempts += 1
+            message.next_attempt_at = utcnow() + LEASE
+            message_id, channel = message.id, contact.channel
             outgoing = Outgoing(
                 contact.channel_user_id,
                 message.text,
@@ -158,43 +175,65 @@ class Outbox:
                 last_inbound_at=contact.last_inbound_at,
                 may_reopen=not await self._reopened_since_last_inbound(s, contact),
             )
-            try:
-                message.external_id = await self._senders[contact.channel].send(outgoing)
-            except RetryLater as exc:
-                delay = max(exc.seconds, BACKOFF_SECONDS[min(message.attempts, 7) - 1])
-                message.next_attempt_at = utcnow() + timedelta(seconds=delay)
-                message.last_error = str(exc)[:255]
-                if exc.parts_sent is not None:
-                    message.parts_sent = exc.parts_sent
-                if message.attempts >= MAX_ATTEMPTS:
-                    message.status = OutboundStatus.FAILED
-                logger.warning("outbound %s delayed %.0fs: %s", message.id, delay, exc)
-                return False
-            except Rejected as exc:
-                message.status, message.last_error = OutboundStatus.FAILED, str(exc)[:255]
-                logger.warning("outbound %s rejected: %s", message.id, exc)
-                return False
-            except OutsideWindow as exc:
-                message.attempts -= 1  # waiting for the worker is not a failed attempt
-                message.next_attempt_at = utcnow() + WINDOW_RECHECK
-                message.last_error = WINDOW_CLOSED
-                if exc.template_id:
-                    s.add(
-                        OutboundMessage(
-                            contact_id=contact.id,
-                            kind=TEMPLATE,
-                            text=exc.template or TEMPLATE,
-                            status=OutboundStatus.SENT,
-                            sent_at=utcnow(),
-                            external_id=exc.template_id,
-                        )
+        try:
+            outcome: str | Exception | None = await self._senders[channel].send(outgoing)
+        except (RetryLater, Rejected, OutsideWindow, NotYet) as exc:
+            outcome = exc
+        async with self._sessions() as s, s.begin():
+            message = await s.get(OutboundMessage, message_id)
+            if message is None:
+                return False  # erased meanwhile (the worker deleted their data)
+            return self._record(s, message, channel, outcome)
+
+    def _record(
+        self,
+        s: AsyncSession,
+        message: OutboundMessage,
+        channel: str,
+        outcome: str | Exception | None,
+    ) -> bool:
+        """Write what the channel said about one message; True if it was sent."""
+        if isinstance(outcome, NotYet):
+            message.attempts -= 1  # pacing, not a failure
+            message.next_attempt_at = utcnow() + timedelta(seconds=outcome.seconds)
+            asyncio.get_running_loop().call_later(outcome.seconds + 0.01, self.notify)
+            return False
+        if isinstance(outcome, RetryLater):
+            delay = max(outcome.seconds, BACKOFF_SECONDS[min(message.attempts, 7) - 1])
+            message.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            message.last_error = str(outcome)[:255]
+            if outcome.parts_sent is not None:
+                message.parts_sent = outcome.parts_sent
+            if message.attempts >= MAX_ATTEMPTS:
+                message.status = OutboundStatus.FAILED
+            logger.warning("outbound %s delayed %.0fs: %s", message.id, delay, outcome)
+            return False
+        if isinstance(outcome, Rejected):
+            message.status, message.last_error = OutboundStatus.FAILED, str(outcome)[:255]
+            logger.warning("outbound %s rejected: %s", message.id, outcome)
+            return False
+        if isinstance(outcome, OutsideWindow):
+            message.attempts -= 1  # waiting for the worker is not a failed attempt
+            message.next_attempt_at = utcnow() + WINDOW_RECHECK
+            message.last_error = WINDOW_CLOSED
+            if outcome.template_id:
+                s.add(
+                    OutboundMessage(
+                        contact_id=message.contact_id,
+                        kind=TEMPLATE,
+                        text=outcome.template or TEMPLATE,
+                        status=OutboundStatus.SENT,
+                        sent_at=utcnow(),
+                        external_id=outcome.template_id,
                     )
-                logger.info("outbound %s held for the 24-hour window", message.id)
-                return False
-            message.status, message.sent_at = OutboundStatus.SENT, utcnow()
-            message.last_error = None
-            self._metrics.outbound.labels(contact.channel).inc()
-            return True
+                )
+            logger.info("outbound %s held for the 24-hour window", message.id)
+            return False
+        message.status, message.sent_at = OutboundStatus.SENT, utcnow()
+        message.next_attempt_at, message.last_error = None, None
+        message.external_id = outcome if isinstance(outcome, str) else None
+        self._metrics.outbound.labels(channel).inc()
+        return True
 
     async def _reopened_since_last_inbound(self, s: AsyncSession, contact: Contact) -> bool:
         """Whether a re-opening template already went out since the worker last wrote."""
@@ -208,7 +247,7 @@ class Outbox:
         return await s.scalar(query.limit(1)) is not None
 
     async def deliver(self, limit: int = BATCH) -> int:
-        """Send up to `limit` due messages; return how many were sent."""
+        """Send up to `limit` due messages one after another; return how many were sent."""
         sent = 0
         for _ in range(limit):
             result = await self.deliver_one()
@@ -217,13 +256,24 @@ class Outbox:
             sent += bool(result)
         return sent
 
-    async def run(self, tick: float = 1.0) -> None:
-        """Background task: deliver whenever notified, and at least every `tick` seconds."""
+    async def _worker(self, wake: asyncio.Event, tick: float) -> None:
         while True:
-            self._wake.clear()
+            wake.clear()
             try:
-                await self.deliver()
+                while await self.deliver_one() is not None:
+                    pass
             except Exception:  # keep delivering; the traceback is logged
                 logger.exception("outbox delivery failed")
+                await asyncio.sleep(1)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=tick)
+                await asyncio.wait_for(wake.wait(), timeout=tick)
+
+    async def run(self, tick: float = 1.0) -> None:
+        """Background task: `workers` deliverers, woken when notified and every `tick` s.
+
+        Several run at once so that one slow chat or API call does not hold up the others;
+        claims never overlap (row locks and leases), and a contact's messages stay in order.
+        """
+        wakes = [asyncio.Event() for _ in range(self._workers)]
+        self._wakes = wakes
+        await asyncio.gather(*(self._worker(wake, tick) for wake in wakes))

@@ -22,7 +22,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.media import FetchFailed, TooLarge
-from bot.outbox import Outbox, Outgoing, Rejected, RetryLater, split_text
+from bot.outbox import NotYet, Outbox, Outgoing, Rejected, RetryLater, split_text
 from bot.relay import Relay
 from pmi.media import MediaRef
 
@@ -52,21 +52,29 @@ def _seconds(value: float | timedelta) -> float:
 
 
 class TelegramSender:
-    """Outbox sender: at most one message per second per chat; honours 429 retry_after."""
+    """Outbox sender: at most one message per second per chat and about 25 per second in all
+    (Telegram's limits); honours 429 retry_after.
 
-    def __init__(self, bot: Bot, min_interval: float = 1.0) -> None:
+    A chat written to less than a second ago answers NotYet, so the outbox sends other
+    chats' replies meanwhile instead of waiting; the parts of one long reply are paced here.
+    """
+
+    def __init__(self, bot: Bot, min_interval: float = 1.0, per_second: float = 25.0) -> None:
         self._bot = bot
         self._interval = min_interval
+        self._spacing = 1.0 / per_second
+        self._next_any = 0.0  # earliest time of the next send to any chat
         self._last: dict[str, float] = {}
 
     async def send(self, message: Outgoing) -> str | None:
         """Send the parts not yet accepted; a failure reports how many parts went out."""
         parts = split_text(message.text, MAX_MESSAGE)
+        wait = self._last.get(message.chat_id, 0) + self._interval - time.monotonic()
+        if wait > 0:
+            raise NotYet(wait)
         sent_id: str | None = None
         for i in range(message.parts_sent, len(parts)):
-            wait = self._last.get(message.chat_id, 0) + self._interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await self._pace(message.chat_id)
             markup = keyboard(message.buttons) if i == len(parts) - 1 else None
             try:
                 sent = await self._bot.send_message(
@@ -83,6 +91,16 @@ class TelegramSender:
                 self._last[message.chat_id] = time.monotonic()
             sent_id = str(sent.message_id)
         return sent_id
+
+    async def _pace(self, chat_id: str) -> None:
+        """Wait for this chat's next slot (between parts) and the bot's overall spacing."""
+        now = time.monotonic()
+        chat_wait = self._last.get(chat_id, 0) + self._interval - now
+        slot = max(now, self._next_any)
+        self._next_any = slot + self._spacing
+        wait = max(chat_wait, slot - now)
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     def _forget_idle_chats(self) -> None:
         """Keep the per-chat clock small: chats quiet for longer than the interval drop out."""

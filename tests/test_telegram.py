@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from bot.app import create_app
 from bot.keys import MEDIA_STORE, SESSIONMAKER
 from bot.outbox import Outbox, split_text
 from bot.telegram import MAX_MESSAGE, SECRET_HEADER, TelegramSender, keyboard
+from pmi.db import create_engine, create_sessionmaker
 from pmi.models import Contact, InboundMessage, Media, OutboundMessage
 from tests.conftest import Servers, free_port, make_settings, wait_until
 from tests.fake_telegram import FakeTelegram, button_update, photo_update, text_update
@@ -278,3 +280,44 @@ async def test_a_long_reply_resumes_after_the_last_part_telegram_accepted(
         await bot.shutdown()
     expected = split_text(text, MAX_MESSAGE)
     assert [m["text"] for m in telegram.sent] == expected  # each part exactly once, in order
+
+
+async def test_one_slow_or_paced_chat_does_not_hold_up_the_others(app_db, telegram) -> None:
+    from telegram import Bot
+
+    engine = create_engine(app_db)  # a pool: the outbox's workers use connections at once
+    sessions = create_sessionmaker(engine)
+
+    async def slow_for_chat_1(params: dict) -> int | None:
+        if str(params["chat_id"]) == "1":
+            await asyncio.sleep(3)  # a slow API call for this chat
+        return None
+
+    telegram.send_fault = slow_for_chat_1
+    async with sessions() as s, s.begin():
+        ids = {}
+        for chat in ("1", "2", "3"):
+            contact = Contact(channel="telegram", channel_user_id=chat)
+            s.add(contact)
+            await s.flush()
+            ids[chat] = contact.id
+        for chat, text in (("1", "a1"), ("2", "b1"), ("2", "b2"), ("3", "c1")):
+            s.add(OutboundMessage(contact_id=ids[chat], text=text))
+    bot = Bot(telegram.token, base_url=telegram.base_url)
+    await bot.initialize()
+    outbox = Outbox(sessions, {"telegram": TelegramSender(bot)}, workers=3)
+    worker = asyncio.create_task(outbox.run(tick=0.2))
+    try:
+
+        async def all_sent() -> bool:
+            return len(telegram.sent) == 4
+
+        await wait_until(all_sent, timeout=15)
+    finally:
+        worker.cancel()
+        await bot.shutdown()
+        await engine.dispose()
+    order = [m["text"] for m in telegram.sent]
+    assert order.index("b1") < order.index("b2")  # one chat stays in order
+    assert order[-1] == "a1"  # the slow chat came last, the others did not wait for it
+    assert order.index("c1") < order.index("b2")  # b2 waits its 1 s pace; c1 does not
