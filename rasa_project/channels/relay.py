@@ -65,12 +65,16 @@ def _record_remote_action_failures() -> None:
 
 
 def _previous_turn(tracker: DialogueStateTracker, message_id: str) -> list[Any] | None:
-    """The events that followed the user message with this id, if it was handled."""
+    """The events that followed an earlier user message with this id, if it was handled.
+
+    The tracker's latest message is the one just logged for this request; it is skipped.
+    """
     events = list(tracker.events)
     for index in range(len(events) - 1, -1, -1):
         event = events[index]
         if (
             isinstance(event, UserUttered)
+            and event is not tracker.latest_message
             and (event.metadata or {}).get("message_id") == message_id
         ):
             following = []
@@ -133,20 +137,20 @@ class RelayInput(InputChannel):
     async def _turn(
         self, processor: Any, sender: str, text: str, message_id: str, metadata: dict
     ) -> HTTPResponse:
-        tracker = await processor.get_tracker(sender)
-        previous = _previous_turn(tracker, message_id)
-        if previous is not None:
-            logger.info("replaying turn of message %s", message_id)
-            return response.json(
-                {"replies": _bot_messages(previous), "replayed": True, **_nlu(previous[0])}
-            )
         collector = CollectingOutputChannel()
         message = UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
         failed: list[str] = []
         token = _failed_actions.set(failed)
         try:
             # processor.handle_message, with the save held back until the turn succeeded.
+            # One tracker fetch serves both the replay check and the turn.
             tracker = await processor.log_message(message, should_save_tracker=False)
+            previous = _previous_turn(tracker, message_id)
+            if previous is not None:  # nothing is saved: the tracker stays as it was
+                logger.info("replaying turn of message %s", message_id)
+                return response.json(
+                    {"replies": _bot_messages(previous), "replayed": True, **_nlu(previous[0])}
+                )
             tracker = await processor.run_action_extract_slots(collector, tracker)
             await processor._run_prediction_loop(collector, tracker)
         finally:
