@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pmi.cases import add_event
 from pmi.models import (
+    AnnouncementSubscription,
     Case,
     CaseEvent,
     Contact,
@@ -55,6 +56,10 @@ async def forget_contact(s: AsyncSession, contact: Contact) -> str:
     old_conversation = contact.public_id
     await s.execute(delete(OutboundMessage).where(OutboundMessage.contact_id == contact.id))
     await s.execute(delete(InboundMessage).where(InboundMessage.contact_id == contact.id))
+    # (their photos and voice notes go with the messages; the files are swept by the app)
+    await s.execute(
+        delete(AnnouncementSubscription).where(AnnouncementSubscription.contact_id == contact.id)
+    )
     cases = (
         await s.scalars(
             select(Case).where(

@@ -24,7 +24,14 @@ from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.logs import install_masking
 from pmi.missions import Missions
-from pmi.models import Case, InboundMessage, InboundStatus, OutboundMessage, StaffAlert
+from pmi.models import (
+    AnnouncementSubscription,
+    Case,
+    InboundMessage,
+    InboundStatus,
+    OutboundMessage,
+    StaffAlert,
+)
 from pmi.privacy import mask_phone, mask_text
 from tests.conftest import Servers, free_port, joined, make_settings, say
 
@@ -225,6 +232,7 @@ async def test_worker_deletes_their_data_after_confirming(servers: Servers) -> N
             assert contact is not None
             old_id, contact_id = contact.public_id, contact.id
             [case] = (await s.scalars(select(Case).where(Case.contact_id == contact_id))).all()
+        await say(chat, sender, "/info")  # subscribes to announcements
         asked = (await say(chat, sender, "/hapus"))[0]
         assert "tidak bisa dibatalkan" in asked["text"]
         assert [b["payload"] for b in asked["buttons"]] == ["/confirm_delete", "/cancel_delete"]
@@ -242,7 +250,10 @@ async def test_worker_deletes_their_data_after_confirming(servers: Servers) -> N
             ).all()
             anonymised = await s.get(Case, case.id)
             contact = await messages.get_contact(s, "webchat", sender)
-        assert inbound == 0
+            subscribed = await s.scalar(
+                select(func.count()).where(AnnouncementSubscription.contact_id == contact_id)
+            )
+        assert inbound == 0 and subscribed == 0
         assert outbound == [done]  # only the confirmation, already delivered
         assert anonymised is not None
         assert anonymised.description is None and anonymised.contact_id is None
