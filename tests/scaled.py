@@ -67,6 +67,15 @@ def reachable(host: str, port: int) -> bool:
         return False
 
 
+def log_count(scaled: Scaled, needle: str, prefix: str) -> int:
+    """How many times `needle` appears in the logs of the services named `prefix`..."""
+    return sum(
+        service.tail(10**9).count(needle)
+        for name, service in scaled.stack.services.items()
+        if name.startswith(prefix)
+    )
+
+
 def report(name: str, counts: dict[str, Any]) -> None:
     """Keep a run's counts for the summary at the end of the session."""
     REPORTS.append((name, counts))
@@ -107,6 +116,8 @@ class TcpProxy:
         self.port = 0
         self.down = False
         self.cuts = 0
+        self.delay = 0.0  # seconds each chunk from the client waits before it is forwarded
+        self.posts = 0  # HTTP POST requests seen from clients (the action calls, for Rasa's)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -114,9 +125,15 @@ class TcpProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, slow: bool = False
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if slow:
+                    self.posts += data.count(b"POST /")
+                    if self.delay:
+                        await asyncio.sleep(self.delay)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -135,7 +152,9 @@ class TcpProxy:
             return
         self._writers |= {writer, up_writer}
         try:
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(
+                self._pipe(reader, up_writer, slow=True), self._pipe(up_reader, writer)
+            )
         finally:
             self._writers -= {writer, up_writer}
 
@@ -162,7 +181,8 @@ class TcpProxy:
 class Scaled:
     stack: Stack
     database_url: str  # direct, for the checks
-    proxy: TcpProxy
+    proxy: TcpProxy  # the apps' way to PostgreSQL
+    action_proxy: TcpProxy  # the Rasa servers' way to the action server
     telegram: FakeTelegram
     actions: Service
     rasas: list[Service]
@@ -188,6 +208,7 @@ class Scaled:
     async def healthy(self) -> None:
         """Every service running and ready: what each test starts from and leaves behind."""
         self.proxy.restore()
+        self.action_proxy.delay = 0
         self.telegram.send_fault = None
         for service in self.stack.services.values():
             if not service.running:
@@ -226,6 +247,7 @@ async def scaled(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scal
     suffix = secrets.token_hex(4)
     database_url = await create_postgres_database(POSTGRES_URL, f"pmi_scale_{suffix}")
     proxy = TcpProxy(("127.0.0.1", make_url(database_url).port or 5432))
+    action_proxy: TcpProxy | None = None
     telegram = FakeTelegram()
     stack: Stack | None = None
     http = aiohttp.ClientSession()
@@ -237,7 +259,10 @@ async def scaled(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scal
         stack = Stack(workdir, database_url, env={"PMI_CONFIG": str(_config_file(workdir))})
         actions = stack.action_server()
         url = make_url(database_url)
+        action_proxy = TcpProxy(("127.0.0.1", actions.port))
+        await action_proxy.start()
         rasa_env = {
+            "ACTION_SERVER_URL": f"http://127.0.0.1:{action_proxy.port}/webhook",
             "TRACKER_DB_HOST": url.host or "127.0.0.1",
             "TRACKER_DB_NAME": url.database or "",
             "TRACKER_DB_USER": url.username or "postgres",
@@ -268,7 +293,16 @@ async def scaled(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scal
             for c in load_conversations(ROOT / "scripts" / "bench_conversations.yml")
         ]
         yield Scaled(
-            stack, database_url, proxy, telegram, actions, rasas, apps, http, conversations
+            stack,
+            database_url,
+            proxy,
+            action_proxy,
+            telegram,
+            actions,
+            rasas,
+            apps,
+            http,
+            conversations,
         )
     finally:
         if stack is not None:
@@ -276,6 +310,8 @@ async def scaled(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scal
         await http.close()
         await telegram.stop()
         await proxy.stop()
+        if action_proxy is not None:
+            await action_proxy.stop()
         await drop_postgres_database(POSTGRES_URL, database_url)
 
 
@@ -308,6 +344,7 @@ class Load:
         self.gap = gap
         self.sent: list[Sent] = []
         self.statuses: Counter[int] = Counter()  # the webhooks' answers, by HTTP status
+        self.apps: list[Service] = list(scaled.apps)  # the load balancer's choice
         self.give_up = 180.0
 
     def chats(self) -> list[int]:
@@ -319,7 +356,7 @@ class Load:
         deadline = time.monotonic() + self.give_up
         timeout = aiohttp.ClientTimeout(total=15)
         while time.monotonic() < deadline:
-            app = self.rng.choice(self.scaled.apps)
+            app = self.rng.choice(self.apps)
             sent.attempts += 1
             try:
                 async with self.scaled.http.post(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.scaled import LONG, Load, Scaled, report, settle, tally, timed
+from tests.scaled import LONG, Load, Scaled, log_count, report, settle, tally, timed
 
 
 async def _kill_midway(scaled: Scaled, load: Load, total: int, counts: dict) -> None:
@@ -35,10 +35,13 @@ async def test_conversations_across_two_apps_and_two_rasa_servers(scaled: Scaled
     load = Load(scaled, seed=1)
     total = sum(len(t[:turns]) for _, t in (scaled.conversations * chats)[:chats])
     counts: dict = {"faults_injected": 0}
+    replayed_before = log_count(scaled, "replaying turn", "rasa")
     async with timed("load", counts):
         await asyncio.gather(load.run(chats, turns), _kill_midway(scaled, load, total, counts))
         await settle(scaled, load)
     counts.update(await tally(scaled, load))
+    # Turns Rasa had run for a killed app and replayed when the message came again.
+    counts["turns_replayed"] = log_count(scaled, "replaying turn", "rasa") - replayed_before
     report("scale" + (" (long)" if LONG else ""), counts)
     assert counts["sent"] == total
     assert counts["accepted"] == total

@@ -27,7 +27,7 @@ from pmi.db import create_engine
 from pmi.models import Contact, InboundMessage
 from scripts.stack import SECRET_HEADER, WEBHOOK_PATH
 from tests.fake_telegram import text_update
-from tests.scaled import LONG, Load, Scaled, report, settle, tally, timed
+from tests.scaled import LONG, Load, Scaled, log_count, report, settle, tally, timed
 
 CHATS, TURNS = (12, 7) if LONG else (6, 5)
 GAP = (0.2, 1.0)  # seconds between one chat's messages: a wave lasts a few seconds
@@ -46,14 +46,6 @@ async def _wave(
         await fault()
 
     await asyncio.gather(load.run(chats, TURNS), inject())
-
-
-def _log_count(scaled: Scaled, needle: str, prefix: str) -> int:
-    return sum(
-        service.tail(10**8).count(needle)
-        for name, service in scaled.stack.services.items()
-        if name.startswith(prefix)
-    )
 
 
 def _assert_exactly_once(counts: dict[str, int], redelivery_allowed: int) -> None:
@@ -77,7 +69,8 @@ async def test_processes_killed_and_restarted_under_load(scaled: Scaled) -> None
     victims = [scaled.rasas[0], scaled.actions, scaled.apps[1]]
     if LONG:
         victims += [scaled.rasas[1], scaled.apps[0]]
-    abandoned_before = _log_count(scaled, "turn abandoned", "rasa")
+    abandoned_before = log_count(scaled, "turn abandoned", "rasa")
+    replayed_before = log_count(scaled, "replaying turn", "rasa")
     async with timed("load", counts):
         for victim in victims:
 
@@ -93,10 +86,47 @@ async def test_processes_killed_and_restarted_under_load(scaled: Scaled) -> None
     counts.update(await tally(scaled, load))
     # The action server killed mid-turn: Rasa's relay channel abandons the turn (503) and
     # the app asks again, instead of answering without the action's reply.
-    counts["turns_abandoned"] = _log_count(scaled, "turn abandoned", "rasa") - abandoned_before
+    counts["turns_abandoned"] = log_count(scaled, "turn abandoned", "rasa") - abandoned_before
+    # An app killed after Rasa ran a turn but before it stored the answer: the message is
+    # sent again with the same id and Rasa replays the turn instead of running it twice.
+    counts["turns_replayed"] = log_count(scaled, "replaying turn", "rasa") - replayed_before
     report("faults: kill -9 and restart", counts)
     app_kills = sum(v for k, v in counts.items() if k.startswith("killed_app"))
     _assert_exactly_once(counts, redelivery_allowed=app_kills)
+
+
+async def test_app_killed_while_rasa_runs_the_turn(scaled: Scaled) -> None:
+    """The app dies after sending a message to Rasa and before storing the answer.
+
+    The action server is made slow (6 s per request) so the turn is still running in Rasa
+    when the app that sent it is killed; the other app's retry loop sends the message
+    again. Sanic cancels Rasa's handler when the app's connection drops, so the turn is
+    dropped (nothing saved) and runs again in full: the worker gets the answer once, but
+    the custom action was called twice (`action_calls`): an action with side effects
+    (a complaint filed, an emergency case opened) must be idempotent itself. When the app
+    dies after Rasa saved the turn, the turn is replayed instead (`turns_replayed`).
+    """
+    await scaled.healthy()
+    load = Load(scaled, seed=11)
+    load.apps = [scaled.apps[0]]  # this message goes to app1
+    counts: dict[str, Any] = Counter()
+    replayed_before = log_count(scaled, "replaying turn", "rasa")
+    scaled.action_proxy.delay = 6
+    calls_before = scaled.action_proxy.posts
+    await load.conversation("id", ["biaya kerja ke taiwan brp"])
+    await asyncio.sleep(2.5)  # Rasa is waiting for the action server
+    await scaled.kill(scaled.apps[0])
+    counts["faults_injected"] += 1
+    await asyncio.sleep(8)  # let Rasa finish (or drop) the turn, then bring the app back
+    scaled.action_proxy.delay = 0
+    await scaled.restart(scaled.apps[0])
+    await settle(scaled, load)
+    counts.update(await tally(scaled, load))
+    counts["turns_replayed"] = log_count(scaled, "replaying turn", "rasa") - replayed_before
+    counts["action_calls"] = scaled.action_proxy.posts - calls_before
+    report("faults: app killed mid-turn", counts)
+    assert counts["action_calls"] >= 1  # the kill did hit a turn waiting for an action
+    _assert_exactly_once(counts, redelivery_allowed=0)
 
 
 async def test_database_unavailable_for_a_while(scaled: Scaled) -> None:
