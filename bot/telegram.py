@@ -150,6 +150,24 @@ def media_of(message: Message) -> MediaRef | None:
     return None
 
 
+def _check_shape(update: Update) -> None:
+    """Refuse what Telegram never sends (ValueError), so it is a 400 and not a crash later."""
+    message = update.message
+    if message is not None:
+        chat = message.chat
+        if chat is None or isinstance(chat.id, bool) or not isinstance(chat.id, int):
+            raise ValueError("message without an integer chat id")
+        if not isinstance(message.text, str | None) or not isinstance(message.caption, str | None):
+            raise ValueError("text or caption that is not a string")
+    query = update.callback_query
+    if query is not None:
+        if not isinstance(query.data, str | None):
+            raise ValueError("callback data that is not a string")
+        chat = query.message.chat if query.message is not None else None
+        if chat is None or isinstance(chat.id, bool) or not isinstance(chat.id, int):
+            raise ValueError("callback without an integer chat id")
+
+
 class TelegramAdapter:
     """Turns Telegram updates into stored inbound messages and drives the relay."""
 
@@ -220,10 +238,8 @@ class TelegramAdapter:
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("no update_id")
             update = Update.de_json(data, self.bot)
-            chat = update.effective_chat
-            if chat is not None and (isinstance(chat.id, bool) or not isinstance(chat.id, int)):
-                raise ValueError("chat id is not an integer")  # Telegram's ids always are
-        except (UnicodeDecodeError, AttributeError, KeyError, TypeError, ValueError):
+            _check_shape(update)
+        except (UnicodeDecodeError, AttributeError, KeyError, TypeError, ValueError, OverflowError):
             # json.JSONDecodeError is a ValueError
             raise web.HTTPBadRequest(text="not a Telegram update") from None
         await self.handle(update)  # stored before the 200; processed in the background

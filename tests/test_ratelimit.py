@@ -66,7 +66,7 @@ async def test_limit_and_single_notice(sessions: async_sessionmaker[AsyncSession
 async def test_flooding_worker_does_not_delay_others(servers: Servers) -> None:
     settings = make_settings(servers.database_url, servers.rasa_url)
     settings = settings.model_copy(
-        update={"rate_limit": RateLimitSettings(max_messages=3, window_seconds=3)}
+        update={"rate_limit": RateLimitSettings(max_messages=3, window_seconds=15)}
     )
     settings.rasa.token = servers.rasa_token
     async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as chat:

@@ -94,6 +94,17 @@ async def test_webhook_rejects_what_is_not_an_update(webhook_app) -> None:
             "/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET}
         )
         assert resp.status == 400, chat_id
+    for key, value in (("chat", None), ("text", ["a"]), ("text", 5), ("date", 2**70)):
+        update = text_update(10, 1, "halo")
+        update["message"][key] = value
+        resp = await webhook_app.post(
+            "/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET}
+        )
+        assert resp.status == 400, (key, value)
+    query = button_update(11, 1, "/help")
+    query["callback_query"]["data"] = {"x": 1}
+    resp = await webhook_app.post("/telegram/webhook", json=query, headers={SECRET_HEADER: SECRET})
+    assert resp.status == 400
     assert await _inbound_count(webhook_app) == 0
 
 
