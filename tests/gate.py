@@ -1,6 +1,7 @@
 """A TCP forwarder that tests can close and reopen, to cut a real server off mid-run.
 
-It runs in its own thread (not in a test's event loop), so a session-scoped server can
+It can also hold each request for `delay` seconds (a slow server). It runs in its own
+thread (not in a test's event loop), so a session-scoped server can
 sit behind it. While closed, it accepts and at once drops connections, and it drops the
 connections it was forwarding, as a crashed or unreachable peer would.
 """
@@ -11,6 +12,7 @@ import contextlib
 import selectors
 import socket
 import threading
+import time
 
 
 class Gate:
@@ -23,6 +25,7 @@ class Gate:
         self._lock = threading.Lock()
         self._links: set[socket.socket] = set()
         self._stopped = False
+        self.delay = 0.0  # seconds to hold each request chunk (a slow peer)
         threading.Thread(target=self._accept, name=f"gate-{self.port}", daemon=True).start()
 
     @property
@@ -76,6 +79,8 @@ class Gate:
                         data = key.fileobj.recv(65536)  # type: ignore[union-attr]
                         if not data:
                             return
+                        if key.fileobj is a and self.delay:
+                            time.sleep(self.delay)  # this link's own thread: a slow request
                         peers[key.fileobj].sendall(data)  # type: ignore[index]
             except OSError:
                 return

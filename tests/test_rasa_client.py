@@ -109,3 +109,29 @@ async def test_worker_gets_the_whole_answer_once_the_action_server_is_back(
 
     await wait_until(answered, timeout=30)
     assert "Kuala Lumpur" in "\n".join(m["text"] for m in later)
+
+
+async def test_a_turn_the_app_gave_up_on_is_finished_and_replayed_not_run_twice(
+    servers: Servers,
+) -> None:
+    sender = f"t-{secrets.token_hex(4)}"
+    servers.action_gate.delay = 2.0  # the action server is slow ...
+    try:
+        async with aiohttp.ClientSession() as http:
+            impatient = RasaClient(http, servers.rasa_url, 0.5, servers.rasa_token)
+            with pytest.raises(RasaUnavailable):  # ... and the app stops waiting
+                await impatient.send(sender, "nomor kbri malaysia brp", 3, {"language": "id"})
+    finally:
+        servers.action_gate.delay = 0.0
+    async with aiohttp.ClientSession() as http:
+        client = RasaClient(http, servers.rasa_url, 30, servers.rasa_token)
+        turn = await client.send(sender, "nomor kbri malaysia brp", 3, {"language": "id"})
+    assert turn.replayed and "Kuala Lumpur" in _texts(turn)
+    url = f"{servers.rasa_url}/conversations/{sender}/tracker"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, params={"token": servers.rasa_token}) as resp,
+    ):
+        events = (await resp.json())["events"]
+    actions = [e["name"] for e in events if e["event"] == "action"]
+    assert actions.count("action_answer_knowledge") == 1  # the action ran once

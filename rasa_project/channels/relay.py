@@ -10,6 +10,8 @@ stored inbound message's id in `metadata.message_id`. Unlike Rasa's REST channel
   failing), Rasa 3.6 would log it, drop the action's events and answer without it. Here
   the turn is abandoned instead: nothing is saved to the tracker and the channel answers
   503, so the app retries the same message later and the worker gets the whole answer.
+- **Finishes what it starts.** A turn runs to its end even if the app disconnects, so it
+  is saved and a retry replays it.
 - **Reports NLU.** The answer carries the intent and its confidence for the transcript.
 
 Response: `{"replies": [...], "intent": str | null, "confidence": float | null,
@@ -18,6 +20,7 @@ Response: `{"replies": [...], "intent": str | null, "confidence": float | null,
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
@@ -129,8 +132,17 @@ class RelayInput(InputChannel):
             agent = request.app.ctx.agent
             if agent is None or not agent.is_ready():
                 return response.json({"error": "model not loaded"}, 503)
-            async with agent.lock_store.lock(sender):
-                return await self._turn(agent.processor, sender, text, str(message_id), metadata)
+
+            async def locked_turn() -> HTTPResponse:
+                async with agent.lock_store.lock(sender):
+                    return await self._turn(
+                        agent.processor, sender, text, str(message_id), metadata
+                    )
+
+            # Shielded: if the app disconnects (it died, or timed out), the turn still
+            # finishes and is saved, so the app's retry replays it instead of running the
+            # actions (filing a case, say) a second time.
+            return await asyncio.shield(asyncio.ensure_future(locked_turn()))
 
         return hook
 
