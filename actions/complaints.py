@@ -15,6 +15,7 @@ from actions.forms import (
     MAX_SHORT,
     hotline_of,
     is_skip,
+    message_id,
     parse_country,
     parse_phone,
     route,
@@ -189,6 +190,7 @@ class ActionSubmitComplaint(Action):
                 description=slot("description"),
                 contact_method=slot("contact_method"),
                 phone=_optional(slot("phone")),
+                origin_message_id=message_id(tracker),
             )
             reference = case.reference
         dispatcher.utter_message(

@@ -17,7 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actions.content import language_of
 from actions.db import sessions
-from actions.forms import entity, hotline_of, is_skip, parse_country, parse_phone, route, text_of
+from actions.forms import (
+    entity,
+    hotline_of,
+    is_skip,
+    message_id,
+    parse_country,
+    parse_phone,
+    route,
+    text_of,
+)
 from actions.forms import yes_no as parse_yes_no
 from pmi.cases import EMERGENCY, add_event, create_case, queue_alert, update_case
 from pmi.models import Case, CaseStatus, Priority
@@ -55,6 +64,7 @@ class ActionEmergency(Action):
         """Show emergency contacts and open (or add to) an urgent case immediately."""
         country = _known_country(tracker)
         message = text_of((tracker.latest_message or {}).get("text"))
+        origin = message_id(tracker)
         async with sessions()() as s, s.begin():
             case = await _open_case(s, tracker)
             if case is None:
@@ -68,11 +78,13 @@ class ActionEmergency(Action):
                     language=language_of(tracker.slots),
                     country=country,
                     description=message or None,
+                    origin_message_id=origin,
                 )
             else:
                 mission = route(case.country, case.city)
-                await add_event(s, case, "message", {"text": message})
-                await queue_alert(s, case, case.mission_code, "repeat")
+                if origin is None or case.origin_message_id != origin:  # not a turn run again
+                    await add_event(s, case, "message", {"text": message})
+                    await queue_alert(s, case, case.mission_code, "repeat")
             reference = case.reference
         name, hotline = hotline_of(mission)
         dispatcher.utter_message(

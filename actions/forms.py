@@ -22,6 +22,13 @@ def entity(tracker: Tracker, name: str) -> str | None:
     return None
 
 
+def message_id(tracker: Tracker) -> str | None:
+    """The app's id of the worker message this turn answers (to file a case only once)."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    value = metadata.get("message_id")
+    return str(value)[:64] if value is not None else None
+
+
 def text_of(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 

@@ -179,6 +179,11 @@ class Outbox:
             outcome: str | Exception | None = await self._senders[channel].send(outgoing)
         except (RetryLater, Rejected, OutsideWindow, NotYet) as exc:
             outcome = exc
+        except Exception as exc:  # a sender bug must not wedge the chat: count it, retry later
+            logger.exception(
+                "outbound %s: unexpected error from the %s sender", message_id, channel
+            )
+            outcome = RetryLater(30, f"unexpected error: {exc.__class__.__name__}")
         async with self._sessions() as s, s.begin():
             message = await s.get(OutboundMessage, message_id)
             if message is None:

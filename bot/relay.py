@@ -142,9 +142,9 @@ class Relay:
                     return False
                 async with self._sessions() as s, s.begin():
                     contact = await s.get(Contact, contact_id)
-                    inbound = await messages.next_pending_inbound(s, contact_id)
+                    inbound = await messages.next_pending_inbound(s, contact_id, lock=True)
                     if contact is None or inbound is None or inbound.id != inbound_id:
-                        return True  # deleted meanwhile
+                        return True  # deleted meanwhile, or another process recorded it
                     contact.language = language
                     for reply in turn.replies:
                         await messages.add_outbound(

@@ -83,9 +83,23 @@ async def create_case(
     priority: str = Priority.NORMAL,
     language: str = "id",
     consent_version: str | None = None,
+    origin_message_id: str | None = None,
     **fields: Any,
 ) -> Case:
-    """Store a new case with a unique reference and alert its mission's staff."""
+    """Store a new case with a unique reference and alert its mission's staff.
+
+    With `origin_message_id` (the worker message that filed it) filing is idempotent: a
+    turn run again for the same message returns the case it already filed.
+    """
+    if origin_message_id is not None:
+        existing = await s.scalar(
+            select(Case).where(
+                Case.conversation_id == conversation_id,
+                Case.origin_message_id == origin_message_id,
+            )
+        )
+        if existing is not None:
+            return existing
     contact = await contact_for_conversation(s, conversation_id)
     for _ in range(10):
         case = Case(
@@ -98,6 +112,7 @@ async def create_case(
             language=language,
             mission_code=mission.code,
             consent_version=consent_version,
+            origin_message_id=origin_message_id,
             consent_at=utcnow() if consent_version else None,
             **fields,
         )

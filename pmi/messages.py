@@ -73,9 +73,15 @@ async def store_inbound(
     return message
 
 
-async def next_pending_inbound(s: AsyncSession, contact_id: int) -> InboundMessage | None:
-    """The oldest unprocessed message of a contact (messages are processed in order)."""
-    return await s.scalar(
+async def next_pending_inbound(
+    s: AsyncSession, contact_id: int, *, lock: bool = False
+) -> InboundMessage | None:
+    """The oldest unprocessed message of a contact (messages are processed in order).
+
+    `lock` takes a row lock, so that of two processes finishing the same turn (possible if a
+    per-contact lock was lost with its connection) only the first records it.
+    """
+    query = (
         select(InboundMessage)
         .where(
             InboundMessage.contact_id == contact_id,
@@ -84,6 +90,7 @@ async def next_pending_inbound(s: AsyncSession, contact_id: int) -> InboundMessa
         .order_by(InboundMessage.id)
         .limit(1)
     )
+    return await s.scalar(query.with_for_update() if lock else query)
 
 
 async def has_reply(s: AsyncSession, inbound_id: int, kind: str) -> bool:

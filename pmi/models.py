@@ -161,6 +161,7 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_mission_status", "mission_code", "status"),
         Index("ix_cases_contact", "contact_id"),
+        UniqueConstraint("conversation_id", "origin_message_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -168,6 +169,8 @@ class Case(Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     # Rasa conversation id (the contact's public id): the link to the transcript.
     conversation_id: Mapped[str] = mapped_column(String(64))
+    # The worker's message that filed it: a turn run again files nothing new.
+    origin_message_id: Mapped[str | None] = mapped_column(String(64))
     priority: Mapped[str] = mapped_column(String(8), default=Priority.NORMAL)
     status: Mapped[str] = mapped_column(String(16), default=CaseStatus.NEW)
     category: Mapped[str] = mapped_column(String(32))

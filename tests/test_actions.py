@@ -143,3 +143,38 @@ async def test_a_bare_agency_name_is_taken_as_a_licence_question(app_db, monkeyp
     await engine.dispose()
     assert "P3MI" in dispatcher.messages[0]["text"]
     assert len(dispatcher.messages) == 1  # no registry imported: no listed/not-listed line
+
+
+async def test_a_turn_run_again_files_no_second_case(app_db, monkeypatch) -> None:
+    """Rasa killed mid-turn runs the turn again: the same worker message files one case."""
+    from sqlalchemy import func, select
+
+    from actions.complaints import ActionSubmitComplaint
+    from actions.emergency import ActionEmergency
+    from pmi.models import Case, StaffAlert
+
+    engine = create_engine(app_db)
+    for module in ("actions.complaints", "actions.emergency"):
+        monkeypatch.setattr(f"{module}.sessions", lambda: create_sessionmaker(engine))
+    form = {
+        "form_country": "TW",
+        "city": "Taipei",
+        "problem": "unpaid_wages",
+        "description": "gaji 3 bulan belum dibayar",
+        "contact_method": "chat",
+        "consent": "yes",
+    }
+    consent = tracker("ya setuju", "affirm", slots=form, metadata={"message_id": "41"})
+    danger = tracker("tolong sy dipukul", "report_emergency", metadata={"message_id": "42"})
+    references = []
+    for _ in range(2):
+        dispatcher = CollectingDispatcher()
+        await ActionSubmitComplaint().run(dispatcher, consent, {})
+        references.append(dispatcher.messages[0]["reference"])
+        await ActionEmergency().run(CollectingDispatcher(), danger, {})
+    async with create_sessionmaker(engine)() as s:
+        cases = await s.scalar(select(func.count()).select_from(Case))
+        alerts = await s.scalar(select(func.count()).select_from(StaffAlert))
+    await engine.dispose()
+    assert references[0] == references[1]
+    assert cases == 2 and alerts == 2  # one complaint, one emergency, one alert each
