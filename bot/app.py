@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -57,6 +56,7 @@ from pmi.settings import Settings, load_settings
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+SHUTDOWN_SECONDS = 10
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -147,14 +147,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await app[WHATSAPP].stop()
     for task in tasks:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    # Bounded: a task cancelled inside a database call must not hold shutdown forever
+    # (whatever it was doing is still pending in the database and is redone on start).
+    _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
+    if stuck:
+        logger.warning("shutdown: %s did not stop in time", ", ".join(t.get_name() for t in stuck))
     if bot is not None:
         await bot.shutdown()
     if wa_http is not None:
         await wa_http.aclose()
     await app[HTTP].close()
-    await engine.dispose()
+    try:
+        await asyncio.wait_for(engine.dispose(), SHUTDOWN_SECONDS)
+    except TimeoutError:
+        logger.warning("shutdown: database connections did not close in time")
 
 
 async def health(_: web.Request) -> web.Response:

@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.local_server import serve
+
 PHONE_ID = "109876543210"
 
 
@@ -114,11 +116,7 @@ class FakeGraph:
         app.router.add_post("/v{version}/{phone_id}/messages", self._messages)
         app.router.add_get("/v{version}/{media_id}", self._media_url)
         app.router.add_get("/download/{media_id}", self._download)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
 
     async def stop(self) -> None:
         if self._runner:

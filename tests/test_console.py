@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -12,59 +11,17 @@ from sqlalchemy import select, update
 
 from bot.app import create_app
 from bot.keys import SESSIONMAKER
-from pmi import cases, messages, staff
+from pmi import messages, staff
 from pmi.db import utcnow
-from pmi.missions import Missions
 from pmi.models import AuditEntry, Case, Contact, OutboundMessage, Priority, StaffSession
-from pmi.settings import load_settings
-from tests.conftest import free_port, make_settings
-
-PASSWORD = "a long enough passphrase"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+from tests.conftest import make_settings
+from tests.console_helpers import CSRF, PASSWORD, console_client, csrf_of, login, new_case
 
 
 @pytest.fixture
 async def client(app_db: str) -> AsyncIterator[TestClient]:
-    app = create_app(make_settings(app_db, f"http://127.0.0.1:{free_port()}"))
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        async with client.app[SESSIONMAKER]() as s, s.begin():
-            await staff.create_user(s, "operator1", PASSWORD, "operator")
-            await staff.create_user(s, "kl_staff", PASSWORD, "mission", "KBRI-KUALA-LUMPUR")
-            await staff.create_user(s, "admin1", PASSWORD, "admin")
+    async with console_client(app_db) as client:
         yield client
-
-
-async def new_case(client: TestClient, country: str, city: str | None = None, **kw) -> Case:  # type: ignore[no-untyped-def]
-    missions = Missions.load(load_settings().content.missions_file)
-    async with client.app[SESSIONMAKER]() as s, s.begin():
-        contact = await messages.get_or_create_contact(s, "webchat", f"w-{country}-{city}")
-        return await cases.create_case(
-            s,
-            conversation_id=contact.public_id,
-            category="unpaid_wages",
-            mission=missions.route(country, city),
-            country=country,
-            city=city,
-            description="gaji belum dibayar <script>alert(1)</script>",
-            language="en",
-            **kw,
-        )
-
-
-async def login(client: TestClient, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    page = await client.get("/console/login")
-    token = CSRF.search(await page.text()).group(1)  # type: ignore[union-attr]
-    return await client.post(
-        "/console/login",
-        data={"username": username, "password": password, "csrf": token},
-        allow_redirects=False,
-    )
-
-
-async def csrf_of(client: TestClient, path: str) -> str:
-    page = await client.get(path)
-    assert page.status == 200, await page.text()
-    return CSRF.search(await page.text()).group(1)  # type: ignore[union-attr]
 
 
 async def test_console_requires_login(client) -> None:
@@ -155,7 +112,7 @@ async def test_mission_staff_see_only_their_missions_cases(client) -> None:
 
 
 async def test_case_page_escapes_what_the_worker_wrote(client) -> None:
-    case = await new_case(client, "HK")
+    case = await new_case(client, "HK", description="gaji belum dibayar <script>alert(1)</script>")
     await login(client, "operator1")
     page = await (await client.get(f"/console/cases/{case.reference}")).text()
     assert "<script>alert(1)</script>" not in page

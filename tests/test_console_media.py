@@ -13,7 +13,7 @@ from bot.keys import MEDIA_STORE, SESSIONMAKER
 from pmi import media, messages, staff
 from pmi.models import AuditEntry, Case, Media
 from tests.conftest import free_port, make_settings
-from tests.test_console import PASSWORD, login, new_case
+from tests.console_helpers import PASSWORD, login, new_case
 
 PHOTO = b"\x89PNG\r\n\x1a\nfake-png"
 

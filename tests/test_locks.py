@@ -25,6 +25,7 @@ from pmi.db import create_engine, create_sessionmaker
 from pmi.knowledge import Replies
 from pmi.models import InboundMessage, InboundStatus
 from tests.conftest import POSTGRES_URL, _postgres_reachable, make_settings
+from tests.local_server import serve
 from tests.pgschema import Schema, private_schema
 
 postgres = pytest.mark.skipif(not _postgres_reachable(), reason="PostgreSQL not reachable")
@@ -199,11 +200,7 @@ class FakeRasa:
         app = web.Application()
         app.router.add_post("/webhooks/relay/webhook", self._turn)
         app.router.add_post("/webhooks/rest/webhook", self._turn)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
 
     async def stop(self) -> None:
         if self._runner:

@@ -19,6 +19,7 @@ from pmi.db import utcnow
 from pmi.messages import WINDOW_CLOSED
 from pmi.models import Case, Contact, InboundMessage, Media, OutboundMessage, OutboundStatus
 from tests.conftest import Servers, free_port, make_settings, wait_until
+from tests.console_helpers import PASSWORD, login
 from tests.fake_whatsapp import (
     PHONE_ID,
     FakeGraph,
@@ -29,7 +30,6 @@ from tests.fake_whatsapp import (
     text_message,
     webhook_body,
 )
-from tests.test_console import PASSWORD, login
 
 SECRET = "wa-app-secret"
 VERIFY = "wa-verify-token"
