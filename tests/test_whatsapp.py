@@ -119,6 +119,15 @@ async def _post(client: TestClient, body: dict, secret: str = SECRET) -> int:
     return resp.status
 
 
+async def _sent(graph: FakeGraph, n: int) -> None:
+    """Wait until the fake Graph API has received `n` messages."""
+
+    async def enough() -> bool:
+        return len(graph.sent) >= n
+
+    await wait_until(enough, timeout=30)
+
+
 async def _count(client: TestClient, model) -> int:  # type: ignore[no-untyped-def]
     async with client.app[SESSIONMAKER]() as s:
         return await s.scalar(select(func.count()).select_from(model)) or 0
@@ -194,16 +203,9 @@ async def test_round_trip_with_buttons_a_list_and_a_duplicate(
     settings = _settings(servers.database_url, servers.rasa_url, graph, tmp_path)
     worker = "6281200000001"
     async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
-
-        async def sent(n: int) -> None:
-            async def enough() -> bool:
-                return len(graph.sent) >= n
-
-            await wait_until(enough, timeout=30)
-
         hello = webhook_body([text_message(worker, "wamid.A1", "halo min")])
         assert await _post(client, hello) == 200
-        await sent(1)
+        await _sent(graph, 1)
         assert await _post(client, hello) == 200  # Meta retries the same body
         greeting = graph.sent[0]
         assert greeting["to"] == worker and greeting["type"] == "interactive"
@@ -213,14 +215,14 @@ async def test_round_trip_with_buttons_a_list_and_a_duplicate(
         assert "/help" in ids
 
         await _post(client, webhook_body([text_message(worker, "wamid.A2", "nomor kbri brp")]))
-        await sent(2)
+        await _sent(graph, 2)
         asked = graph.sent[1]  # seven countries: a list, not buttons
         assert asked["interactive"]["type"] == "list"
         rows = asked["interactive"]["action"]["sections"][0]["rows"]
         assert '/inform{"country": "MY"}' in [r["id"] for r in rows]
 
         await _post(client, webhook_body([button_reply(worker, "wamid.A3", rows[0]["id"])]))
-        await sent(3)
+        await _sent(graph, 3)
         assert "Kuala Lumpur" in graph.texts(worker)[2]
         assert len(graph.sent) == 3  # the duplicate was not answered twice
         assert await _count(client, InboundMessage) >= 3
@@ -318,27 +320,20 @@ async def test_photos_and_voice_notes_are_kept_with_the_open_case_and_acknowledg
     photo = b"\xff\xd8\xff\xe0fake-jpeg-bytes" * 100
     graph.media = {"m-photo": (photo, "image/jpeg"), "m-voice": (b"OggS-voice", "audio/ogg")}
     async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
-
-        async def sent(n: int) -> None:
-            async def enough() -> bool:
-                return len(graph.sent) >= n
-
-            await wait_until(enough, timeout=30)
-
         emergency = "tolong saya dipukul majikan di kuala lumpur malaysia"
         await _post(client, webhook_body([text_message(worker, "wamid.D1", emergency)]))
-        await sent(1)
+        await _sent(graph, 1)
         before = len(graph.sent)
         await _post(
             client,
             webhook_body([media_message(worker, "wamid.D2", "image", "m-photo", "image/jpeg")]),
         )
-        await sent(before + 1)
+        await _sent(graph, before + 1)
         await _post(
             client,
             webhook_body([media_message(worker, "wamid.D3", "audio", "m-voice", "audio/ogg")]),
         )
-        await sent(before + 2)
+        await _sent(graph, before + 2)
         texts = graph.texts(worker)
         assert any(t.startswith("Foto diterima") for t in texts)
         assert any("mohon tulis" in t for t in texts)
