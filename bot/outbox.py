@@ -26,6 +26,7 @@ from pmi.models import Contact, OutboundMessage, OutboundStatus
 
 logger = logging.getLogger(__name__)
 BATCH = 50
+WORKERS = 4  # concurrent deliverers: also the most sends in flight when the app dies
 MAX_ATTEMPTS = 8
 BACKOFF_SECONDS = (1, 2, 5, 15, 60, 300, 900)
 LEASE = timedelta(seconds=120)  # a claimed message is not due again while it is being sent
@@ -108,7 +109,7 @@ class Outbox:
         sessions: async_sessionmaker[AsyncSession],
         senders: dict[str, Sender],
         metrics: Metrics | None = None,
-        workers: int = 4,
+        workers: int = WORKERS,
     ) -> None:
         self._metrics = metrics or Metrics()
         self._sessions = sessions

@@ -77,10 +77,10 @@ async def test_flooding_worker_does_not_delay_others(servers: Servers) -> None:
             )
             assert resp.status == 200
             answers.append((await resp.json())["messages"])
-        assert all(answers[:3])  # answered while under the limit
-        [notice] = answers[3]  # over the limit: the one "slow down" notice, nothing else
-        assert "tersimpan" in notice["text"]
-        assert answers[4] == [] and answers[5] == []  # stored, no second notice
+        # A reply can come with the next request's answer on a slow machine: count them all.
+        replies = [m["text"] for answer in answers for m in answer]
+        assert sum(t.startswith("Halo!") for t in replies) == 3  # only those under the limit
+        assert sum("banyak sekali" in t for t in replies) == 1  # one "slow down" notice
         resp = await chat.post("/api/chat", json={"sender": "calm-worker", "text": "halo"})
         assert (await resp.json())["messages"]  # another worker is answered at once
 
