@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import exists, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -29,6 +30,7 @@ BATCH = 50
 WORKERS = 4  # concurrent deliverers: also the most sends in flight when the app dies
 MAX_ATTEMPTS = 8
 BACKOFF_SECONDS = (1, 2, 5, 15, 60, 300, 900)
+RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)  # about a minute, well inside the lease
 LEASE = timedelta(seconds=120)  # a claimed message is not due again while it is being sent
 WINDOW_RECHECK = timedelta(hours=6)  # a held reply is also retried when the worker writes
 TEMPLATE = "template"  # kind of the re-opening template message, recorded once sent
@@ -185,11 +187,19 @@ class Outbox:
                 "outbound %s: unexpected error from the %s sender", message_id, channel
             )
             outcome = RetryLater(30, f"unexpected error: {exc.__class__.__name__}")
-        async with self._sessions() as s, s.begin():
-            message = await s.get(OutboundMessage, message_id)
-            if message is None:
-                return False  # erased meanwhile (the worker deleted their data)
-            return self._record(s, message, channel, outcome)
+        for pause in RECORD_RETRY_SECONDS:
+            try:
+                async with self._sessions() as s, s.begin():
+                    message = await s.get(OutboundMessage, message_id)
+                    if message is None:
+                        return False  # erased meanwhile (the worker deleted their data)
+                    return self._record(s, message, channel, outcome)
+            except (DBAPIError, OSError) as exc:
+                # The message went out but the database is away: keep trying to note it, or
+                # the lease runs out and the worker gets it twice.
+                logger.warning("outbound %s: cannot record the outcome yet: %s", message_id, exc)
+                await asyncio.sleep(pause)
+        raise RuntimeError(f"outbound {message_id}: the database stayed away; it may be re-sent")
 
     def _record(
         self,
