@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -219,30 +218,3 @@ async def handoff_contacts(s: AsyncSession) -> Sequence[Contact]:
         .order_by(Contact.last_inbound_at.desc().nulls_last())
     )
     return rows.all()
-
-
-async def search_messages(
-    s: AsyncSession,
-    *,
-    text: str | None = None,
-    channel: str | None = None,
-    language: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 100,
-) -> Sequence[tuple[InboundMessage, Contact]]:
-    """Workers' messages matching a text (case-insensitive) and filters, newest first."""
-    query = select(InboundMessage, Contact).join(Contact, Contact.id == InboundMessage.contact_id)
-    if text:
-        escaped = text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-        query = query.where(InboundMessage.text.ilike(f"%{escaped}%", escape="!"))
-    if channel:
-        query = query.where(InboundMessage.channel == channel)
-    if language:
-        query = query.where(InboundMessage.language == language)
-    if since:
-        query = query.where(InboundMessage.received_at >= since)
-    if until:
-        query = query.where(InboundMessage.received_at < until)
-    rows = await s.execute(query.order_by(InboundMessage.id.desc()).limit(limit))
-    return [(m, c) for m, c in rows.all()]
