@@ -69,19 +69,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[HTTP], settings.rasa.url, settings.rasa.timeout_seconds, settings.rasa.token
     )
     replies = Replies.load(settings.content.replies_file)
-    app[RELAY] = Relay(
-        settings,
-        app[SESSIONMAKER],
-        rasa,
-        replies,
-        app[METRICS],
-        limiter=RateLimiter(
-            settings.rate_limit,
-            app[SESSIONMAKER],
-            replies,
-            settings.language.default,
-        ),
-    )
     content = settings.content
     telegram, whatsapp = settings.channels.telegram, settings.channels.whatsapp
     bot = None
@@ -101,19 +88,29 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         senders["whatsapp"] = WhatsAppSender(wa_client, whatsapp, replies)
         media_sources["whatsapp"] = WhatsAppMedia(wa_client)
     app[OUTBOX] = Outbox(app[SESSIONMAKER], senders, app[METRICS])
+    app[RELAY] = Relay(
+        settings,
+        app[SESSIONMAKER],
+        rasa,
+        replies,
+        app[METRICS],
+        limiter=RateLimiter(
+            settings.rate_limit,
+            app[SESSIONMAKER],
+            replies,
+            settings.language.default,
+        ),
+        outbox=app[OUTBOX],
+    )
     app[MEDIA_STORE] = MediaStore(settings.media.dir)
     app[MEDIA_FETCHER] = MediaFetcher(
         app[SESSIONMAKER], app[MEDIA_STORE], media_sources, settings.media.max_bytes
     )
     on_media = app[MEDIA_FETCHER].notify
     if whatsapp.enabled:
-        app[WHATSAPP] = WhatsAppAdapter(
-            whatsapp, app[RELAY], app[OUTBOX], app[SESSIONMAKER], on_media
-        )
+        app[WHATSAPP] = WhatsAppAdapter(whatsapp, app[RELAY], app[SESSIONMAKER], on_media)
     if bot is not None:
-        app[TELEGRAM] = TelegramAdapter(
-            bot, app[RELAY], app[OUTBOX], telegram.webhook_secret, on_media
-        )
+        app[TELEGRAM] = TelegramAdapter(bot, app[RELAY], telegram.webhook_secret, on_media)
         if _telegram_webhook(settings):
             await bot.set_webhook(
                 f"{settings.app.public_url}/telegram/webhook",

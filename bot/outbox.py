@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Select, bindparam, exists, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -45,6 +46,19 @@ class Outgoing:
     language: str | None = None
     last_inbound_at: datetime | None = None  # for WhatsApp's 24-hour window
     may_reopen: bool = True  # no re-opening template sent since the worker last wrote
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A turn's replies, leased in the transaction that queued them, for immediate delivery.
+
+    `Outbox.queue` makes one; `Outbox.start` sends it at once, without waiting for a
+    worker to find the messages. If the process dies first, the lease runs out and a worker
+    sends them.
+    """
+
+    channel: str
+    messages: tuple[tuple[int, Outgoing], ...]  # (outbound id, what to send), in order
 
 
 class RetryLater(Exception):
@@ -119,39 +133,68 @@ class Outbox:
         self._workers = workers
         # Channels whose sender may answer OutsideWindow (a 24-hour customer-service window).
         self._template_channels = {c for c, x in senders.items() if getattr(x, "windowed", False)}
-        self._wakes: list[asyncio.Event] = []
+        self._idle: list[asyncio.Event] = []  # workers waiting for work
+        self._missed = False  # notified while no worker was idle
+        self._direct: set[asyncio.Task[None]] = set()  # deliveries of leases
+        self._claim_query = self._build_claim_query()
+
+    def handles(self, channel: str) -> bool:
+        return channel in self._senders
 
     def notify(self) -> None:
-        """Something was queued: deliver now instead of at the next tick."""
-        for wake in self._wakes:
-            wake.set()
+        """Something was queued: wake one idle worker now instead of at the next tick."""
+        if self._idle:
+            self._idle.pop().set()
+        else:
+            self._missed = True  # a busy worker looks again before it rests
+
+    def _build_claim_query(self) -> Select[tuple[OutboundMessage, Contact]]:
+        """The oldest due message whose contact has no earlier message still pending.
+
+        Built once: composing the aliased query costs more CPU than running it. Two rows
+        are locked, so that a worker that finds more than one due wakes another.
+        """
+        earlier = aliased(OutboundMessage)
+        return (
+            select(OutboundMessage, Contact)
+            .join(Contact, Contact.id == OutboundMessage.contact_id)
+            .where(
+                OutboundMessage.status == OutboundStatus.PENDING,
+                Contact.channel.in_(list(self._senders)),
+                or_(
+                    OutboundMessage.next_attempt_at.is_(None),
+                    OutboundMessage.next_attempt_at <= bindparam("now"),
+                ),
+                ~exists().where(
+                    earlier.contact_id == OutboundMessage.contact_id,
+                    earlier.status == OutboundStatus.PENDING,
+                    earlier.id < OutboundMessage.id,
+                ),
+            )
+            .order_by(OutboundMessage.id)
+            .limit(2)
+            .with_for_update(skip_locked=True, of=OutboundMessage)
+        )
 
     async def _claim(self, s: AsyncSession) -> tuple[OutboundMessage, Contact] | None:
-        """The oldest due message whose contact has no earlier message still pending."""
-        earlier = aliased(OutboundMessage)
-        row = (
-            await s.execute(
-                select(OutboundMessage, Contact)
-                .join(Contact, Contact.id == OutboundMessage.contact_id)
-                .where(
-                    OutboundMessage.status == OutboundStatus.PENDING,
-                    Contact.channel.in_(list(self._senders)),
-                    or_(
-                        OutboundMessage.next_attempt_at.is_(None),
-                        OutboundMessage.next_attempt_at <= utcnow(),
-                    ),
-                    ~exists().where(
-                        earlier.contact_id == OutboundMessage.contact_id,
-                        earlier.status == OutboundStatus.PENDING,
-                        earlier.id < OutboundMessage.id,
-                    ),
-                )
-                .order_by(OutboundMessage.id)
-                .limit(1)
-                .with_for_update(skip_locked=True, of=OutboundMessage)
-            )
-        ).first()
-        return (row[0], row[1]) if row else None
+        rows = (await s.execute(self._claim_query, {"now": utcnow()})).all()
+        if not rows:
+            return None
+        if len(rows) > 1:
+            self.notify()  # more is due: another worker can send it meanwhile
+        return rows[0][0], rows[0][1]
+
+    @staticmethod
+    def _outgoing(message: OutboundMessage, contact: Contact, may_reopen: bool) -> Outgoing:
+        return Outgoing(
+            contact.channel_user_id,
+            message.text,
+            message.buttons or [],
+            parts_sent=message.parts_sent or 0,
+            language=contact.language,
+            last_inbound_at=contact.last_inbound_at,
+            may_reopen=may_reopen,
+        )
 
     async def deliver_one(self) -> bool | None:
         """Send one due message: True sent, False not (yet), None when nothing is due.
@@ -169,30 +212,113 @@ class Outbox:
             message.attempts += 1
             message.next_attempt_at = utcnow() + LEASE
             message_id, channel = message.id, contact.channel
-            outgoing = Outgoing(
-                contact.channel_user_id,
-                message.text,
-                message.buttons or [],
-                parts_sent=message.parts_sent,
-                language=contact.language,
-                last_inbound_at=contact.last_inbound_at,
-                may_reopen=not await self._reopened_since_last_inbound(s, contact),
+            may_reopen = not await self._reopened_since_last_inbound(s, contact)
+            outgoing = self._outgoing(message, contact, may_reopen)
+        outcome = await self._send(message_id, channel, outgoing)
+        return await self._note(message_id, channel, outcome)
+
+    async def queue(
+        self, s: AsyncSession, contact: Contact, messages: Sequence[OutboundMessage]
+    ) -> Lease | None:
+        """Add a turn's replies (new, in order) to `s`, leased for `start` if possible.
+
+        The lease lets the caller send them right after its commit. None (the workers send
+        them) if the channel has no sender here or the contact has an earlier message still
+        pending: replies never overtake one another.
+        """
+        if not messages:
+            return None
+        earlier = None
+        if contact.channel in self._senders:
+            earlier = await s.scalar(
+                select(OutboundMessage.id)
+                .where(
+                    OutboundMessage.contact_id == contact.id,
+                    OutboundMessage.status == OutboundStatus.PENDING,
+                )
+                .limit(1)
             )
+        if contact.channel not in self._senders or earlier is not None:
+            s.add_all(messages)
+            return None
+        until = utcnow() + LEASE
+        for message in messages:
+            message.next_attempt_at = until
+        s.add_all(messages)
+        await s.flush()
+        may_reopen = not await self._reopened_since_last_inbound(s, contact)
+        leased = tuple((m.id, self._outgoing(m, contact, may_reopen)) for m in messages)
+        return Lease(contact.channel, leased)
+
+    def start(self, lease: Lease) -> None:
+        """Send a lease's messages now, in order, in a task of their own."""
+        task = asyncio.create_task(self._deliver_lease(lease), name="outbox-direct")
+        self._direct.add(task)
+        task.add_done_callback(self._direct.discard)
+
+    async def _deliver_lease(self, lease: Lease) -> None:
         try:
-            outcome: str | Exception | None = await self._senders[channel].send(outgoing)
+            for index, (message_id, outgoing) in enumerate(lease.messages):
+                while True:
+                    outcome = await self._send(message_id, lease.channel, outgoing)
+                    if not isinstance(outcome, NotYet):
+                        break
+                    await asyncio.sleep(outcome.seconds)  # this task serves one chat only
+                if not await self._note(message_id, lease.channel, outcome, attempted=True):
+                    # Not sent (a retry is scheduled, or it failed): the rest waits behind
+                    # it for the workers, in order, as if it had been queued normally.
+                    await self._release([m for m, _ in lease.messages[index + 1 :]])
+                    break
+        except Exception:  # the lease runs out and a worker sends what is left
+            logger.exception("direct delivery of %s failed", [m for m, _ in lease.messages])
+        finally:
+            self.notify()  # the contact's later messages may be waiting behind the lease
+
+    async def _release(self, message_ids: list[int]) -> None:
+        if not message_ids:
+            return
+        async with self._sessions() as s, s.begin():
+            await s.execute(
+                update(OutboundMessage)
+                .where(
+                    OutboundMessage.id.in_(message_ids),
+                    OutboundMessage.status == OutboundStatus.PENDING,
+                )
+                .values(next_attempt_at=None)
+            )
+
+    async def _send(
+        self, message_id: int, channel: str, outgoing: Outgoing
+    ) -> str | Exception | None:
+        """What the channel said: the provider's id (sent), or the exception it raised."""
+        try:
+            return await self._senders[channel].send(outgoing)
         except (RetryLater, Rejected, OutsideWindow, NotYet) as exc:
-            outcome = exc
+            return exc
         except Exception as exc:  # a sender bug must not wedge the chat: count it, retry later
             logger.exception(
                 "outbound %s: unexpected error from the %s sender", message_id, channel
             )
-            outcome = RetryLater(30, f"unexpected error: {exc.__class__.__name__}")
+            return RetryLater(30, f"unexpected error: {exc.__class__.__name__}")
+
+    async def _note(
+        self,
+        message_id: int,
+        channel: str,
+        outcome: str | Exception | None,
+        *,
+        attempted: bool = False,
+    ) -> bool:
+        """Record the outcome; True if sent. `attempted`: count the attempt now (a lease)."""
         for pause in RECORD_RETRY_SECONDS:
             try:
                 async with self._sessions() as s, s.begin():
+                    if not isinstance(outcome, Exception):
+                        return await self._record_sent(s, message_id, channel, outcome, attempted)
                     message = await s.get(OutboundMessage, message_id)
                     if message is None:
                         return False  # erased meanwhile (the worker deleted their data)
+                    message.attempts += attempted
                     return self._record(s, message, channel, outcome)
             except (DBAPIError, OSError) as exc:
                 # The message went out but the database is away: keep trying to note it, or
@@ -201,14 +327,40 @@ class Outbox:
                 await asyncio.sleep(pause)
         raise RuntimeError(f"outbound {message_id}: the database stayed away; it may be re-sent")
 
+    async def _record_sent(
+        self,
+        s: AsyncSession,
+        message_id: int,
+        channel: str,
+        external_id: str | None,
+        attempted: bool,
+    ) -> bool:
+        """Mark a message sent in one statement (the common case: nothing to load)."""
+        result = await s.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == message_id)
+            .values(
+                status=OutboundStatus.SENT,
+                sent_at=utcnow(),
+                next_attempt_at=None,
+                last_error=None,
+                external_id=external_id,
+                attempts=OutboundMessage.attempts + int(attempted),
+            )
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False  # erased meanwhile (the worker deleted their data)
+        self._metrics.outbound.labels(channel).inc()
+        return True
+
     def _record(
         self,
         s: AsyncSession,
         message: OutboundMessage,
         channel: str,
-        outcome: str | Exception | None,
+        outcome: Exception,
     ) -> bool:
-        """Write what the channel said about one message; True if it was sent."""
+        """Write why a message was not sent (yet); always False."""
         if isinstance(outcome, NotYet):
             message.attempts -= 1  # pacing, not a failure
             message.next_attempt_at = utcnow() + timedelta(seconds=outcome.seconds)
@@ -245,11 +397,7 @@ class Outbox:
                 )
             logger.info("outbound %s held for the 24-hour window", message.id)
             return False
-        message.status, message.sent_at = OutboundStatus.SENT, utcnow()
-        message.next_attempt_at, message.last_error = None, None
-        message.external_id = outcome if isinstance(outcome, str) else None
-        self._metrics.outbound.labels(channel).inc()
-        return True
+        raise TypeError(f"unexpected outcome {outcome!r}")
 
     async def _reopened_since_last_inbound(self, s: AsyncSession, contact: Contact) -> bool:
         """Whether a re-opening template already went out since the worker last wrote."""
@@ -272,24 +420,40 @@ class Outbox:
             sent += bool(result)
         return sent
 
-    async def _worker(self, wake: asyncio.Event, tick: float) -> None:
+    async def _worker(self, tick: float | None) -> None:
+        """Deliver until nothing is due, then rest until notified (or `tick` s, if given)."""
+        wake = asyncio.Event()
         while True:
-            wake.clear()
+            self._missed = False
             try:
                 while await self.deliver_one() is not None:
                     pass
             except Exception:  # keep delivering; the traceback is logged
                 logger.exception("outbox delivery failed")
                 await asyncio.sleep(1)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=tick)
+            if self._missed:
+                continue  # something was queued while this worker was busy
+            wake.clear()
+            self._idle.append(wake)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=tick)
+            finally:
+                if wake in self._idle:
+                    self._idle.remove(wake)
 
     async def run(self, tick: float = 1.0) -> None:
-        """Background task: `workers` deliverers, woken when notified and every `tick` s.
+        """Background task: `workers` deliverers, woken one at a time when notified.
 
-        Several run at once so that one slow chat or API call does not hold up the others;
-        claims never overlap (row locks and leases), and a contact's messages stay in order.
+        Several run at once so that one slow chat or API call does not hold up the others:
+        a worker that finds more than one message due wakes another. Claims never overlap
+        (row locks and leases), and a contact's messages stay in order. One worker also
+        looks every `tick` s, for retries and paced messages whose time has come.
         """
-        wakes = [asyncio.Event() for _ in range(self._workers)]
-        self._wakes = wakes
-        await asyncio.gather(*(self._worker(wake, tick) for wake in wakes))
+        try:
+            await asyncio.gather(
+                *(self._worker(tick if i == 0 else None) for i in range(self._workers))
+            )
+        finally:
+            for task in list(self._direct):
+                task.cancel()  # their leases run out and a worker sends what is left

@@ -56,23 +56,30 @@ class RateLimiter:
     async def admit(self, contact_id: int) -> bool:
         return (await self.check(contact_id)).allowed
 
+    async def admit_in(self, s: AsyncSession, contact: Contact) -> bool:
+        """`admit` inside the caller's transaction (the relay's: no transaction of its own)."""
+        return (await self._check(s, contact.id)).allowed
+
     async def check(self, contact_id: int) -> Decision:
         """Count the contact's recent messages; over the limit, queue the notice if it is due."""
-        now = utcnow()
         async with self._sessions() as s, s.begin():
-            recent = await s.scalar(
-                select(func.count(InboundMessage.id)).where(
-                    InboundMessage.contact_id == contact_id,
-                    InboundMessage.received_at
-                    >= now - timedelta(seconds=self._settings.window_seconds),
-                )
+            return await self._check(s, contact_id)
+
+    async def _check(self, s: AsyncSession, contact_id: int) -> Decision:
+        now = utcnow()
+        recent = await s.scalar(
+            select(func.count(InboundMessage.id)).where(
+                InboundMessage.contact_id == contact_id,
+                InboundMessage.received_at
+                >= now - timedelta(seconds=self._settings.window_seconds),
             )
-            recent = recent or 0
-            if recent <= self._settings.max_messages:
-                return Decision(True, recent)
-            notified = await self._notify(
-                s, contact_id, now - timedelta(minutes=self._settings.notice_minutes)
-            )
+        )
+        recent = recent or 0
+        if recent <= self._settings.max_messages:
+            return Decision(True, recent)
+        notified = await self._notify(
+            s, contact_id, now - timedelta(minutes=self._settings.notice_minutes)
+        )
         logger.info(
             "contact_id=%s over the rate limit: %s messages in the window", contact_id, recent
         )

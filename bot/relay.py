@@ -13,13 +13,15 @@ import logging
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.commands import CommandReply, app_command, my_data_text
 from bot.language import decide_language
 from bot.locks import ContactLocks
 from bot.metrics import Metrics
-from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.outbox import Lease, Outbox
+from bot.rasa_client import RasaClient, RasaUnavailable, Turn
 from bot.ratelimit import RateLimiter
 from bot.sanitize import clean_text
 from pmi import announcements, messages
@@ -27,7 +29,7 @@ from pmi import media as media_records
 from pmi.db import utcnow
 from pmi.knowledge import Replies
 from pmi.media import MediaRef
-from pmi.models import Contact, InboundMessage, InboundStatus
+from pmi.models import Contact, InboundMessage, InboundStatus, OutboundMessage
 from pmi.privacy import forget_contact
 from pmi.settings import Settings
 
@@ -56,13 +58,16 @@ class Relay:
         replies: Replies,
         metrics: Metrics | None = None,
         limiter: RateLimiter | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
+        """`outbox`: where replies go; the relay leases a turn's replies and starts them."""
         self._metrics = metrics or Metrics()
         self._settings = settings
         self._sessions = sessionmaker
         self._rasa = rasa
         self._replies = replies
         self._limiter = limiter
+        self._outbox = outbox
         self._locks = ContactLocks.for_sessions(sessionmaker)  # across processes on PostgreSQL
 
     async def receive(
@@ -91,70 +96,124 @@ class Relay:
         return Received(contact.id, stored.id if stored else None)
 
     async def process(self, contact_id: int, *, hint: str | None = None) -> bool:
-        """Process a contact's pending messages in order; False if Rasa was unavailable."""
-        async with self._locks[contact_id]:
-            if self._limiter is not None and not await self._limiter.admit(contact_id):
-                return True  # flooding: the messages stay pending for the retry loop
-            while True:
-                async with self._sessions() as s, s.begin():
-                    contact = await s.get(Contact, contact_id)
-                    inbound = await messages.next_pending_inbound(s, contact_id)
-                    if contact is None or inbound is None:
-                        return True
-                    supported = tuple(self._settings.language.supported)
-                    current = contact.language or hint or self._settings.language.default
-                    command = app_command(inbound.text, current, self._replies, supported)
-                    if command is not None:
-                        await self._answer_command(s, contact, inbound, command, current)
-                        continue
-                    media = await media_records.of_inbound(s, inbound.id)
-                    if media is not None and not await messages.has_reply(s, inbound.id, MEDIA_ACK):
-                        # Acknowledge the file once; a caption then goes on like any text.
-                        await self._acknowledge_media(
-                            s, contact.id, inbound.id, media.kind, current
-                        )
-                        if not inbound.text.strip():
-                            await messages.mark_inbound_done(s, inbound, current)
+        """Process a contact's pending messages in order; False if Rasa was unavailable.
+
+        Per message: one read transaction (the message, its contact and file, and on the
+        first the rate limit), the Rasa turn with no transaction open, and one write
+        transaction that records the turn and leases its replies, which are then sent at
+        once instead of waiting for an outbox worker to find them.
+        """
+        queued = False  # replies queued without a lease: an outbox worker must send them
+        try:
+            async with self._locks[contact_id]:
+                first = True
+                while True:
+                    async with self._sessions() as s, s.begin():
+                        found = await messages.next_pending_with_contact(s, contact_id)
+                        if found is None:
+                            return True
+                        contact, inbound, media_kind = found
+                        if (
+                            first
+                            and self._limiter is not None
+                            and not await self._limiter.admit_in(s, contact)
+                        ):
+                            queued = True  # perhaps the "slow down" notice
+                            return True  # the messages stay pending for the retry loop
+                        first = False
+                        supported = tuple(self._settings.language.supported)
+                        current = contact.language or hint or self._settings.language.default
+                        command = app_command(inbound.text, current, self._replies, supported)
+                        if command is not None:
+                            await self._answer_command(s, contact, inbound, command, current)
+                            queued = True
                             continue
-                    if contact.handoff:
-                        # A person has the conversation: the message waits for them.
-                        inbound.status = InboundStatus.HANDOFF
-                        inbound.processed_at = utcnow()
-                        continue
-                    language = decide_language(
-                        inbound.text,
-                        chosen=contact.language if contact.language_chosen else None,
-                        sticky=contact.language,
-                        hint=hint,
-                        default=self._settings.language.default,
-                        supported=self._settings.language.supported,
-                    )
-                    sender, text, inbound_id = contact.public_id, inbound.text, inbound.id
-                started = time.monotonic()
-                try:
-                    turn = await self._rasa.send(
-                        sender, text, inbound_id, {"language": language, "channel": contact.channel}
-                    )
-                except RasaUnavailable as exc:
-                    self._metrics.rasa_unavailable.inc()
-                    logger.warning("rasa unavailable for contact_id=%s: %s", contact_id, exc)
-                    await self._hold(contact_id, language)
-                    return False
-                async with self._sessions() as s, s.begin():
-                    contact = await s.get(Contact, contact_id)
-                    inbound = await messages.next_pending_inbound(s, contact_id, lock=True)
-                    if contact is None or inbound is None or inbound.id != inbound_id:
-                        return True  # deleted meanwhile, or another process recorded it
-                    contact.language = language
-                    for reply in turn.replies:
-                        await messages.add_outbound(
-                            s, contact_id, reply.text, reply.buttons, inbound_id=inbound_id
+                        if media_kind is not None and not await messages.has_reply(
+                            s, inbound.id, MEDIA_ACK
+                        ):
+                            # Acknowledge the file once; a caption then goes on like any text.
+                            await self._acknowledge_media(
+                                s, contact.id, inbound.id, media_kind, current
+                            )
+                            queued = True
+                            if not inbound.text.strip():
+                                await messages.mark_inbound_done(s, inbound, current)
+                                continue
+                        if contact.handoff:
+                            # A person has the conversation: the message waits for them.
+                            inbound.status = InboundStatus.HANDOFF
+                            inbound.processed_at = utcnow()
+                            continue
+                        language = decide_language(
+                            inbound.text,
+                            chosen=contact.language if contact.language_chosen else None,
+                            sticky=contact.language,
+                            hint=hint,
+                            default=self._settings.language.default,
+                            supported=self._settings.language.supported,
                         )
-                    inbound.intent, inbound.confidence = turn.intent, turn.confidence
-                    await messages.mark_inbound_done(s, inbound, language)
-                if turn.replayed:
-                    logger.info("inbound_id=%s: rasa had already answered it", inbound_id)
-                self._metrics.turn_seconds.observe(time.monotonic() - started)
+                        sender, text, inbound_id = contact.public_id, inbound.text, inbound.id
+                    started = time.monotonic()
+                    try:
+                        turn = await self._rasa.send(
+                            sender,
+                            text,
+                            inbound_id,
+                            {"language": language, "channel": contact.channel},
+                        )
+                    except RasaUnavailable as exc:
+                        self._metrics.rasa_unavailable.inc()
+                        logger.warning("rasa unavailable for contact_id=%s: %s", contact_id, exc)
+                        queued = await self._hold(contact_id, language) or queued
+                        return False
+                    lease, replied = await self._record_turn(contact, inbound_id, language, turn)
+                    if lease is not None and self._outbox is not None:
+                        self._outbox.start(lease)
+                    elif replied:
+                        queued = True
+                    self._metrics.turn_seconds.observe(time.monotonic() - started)
+        finally:
+            if queued and self._outbox is not None:
+                self._outbox.notify()
+
+    async def _record_turn(
+        self, contact: Contact, inbound_id: int, language: str, turn: Turn
+    ) -> tuple[Lease | None, bool]:
+        """Record a Rasa turn and queue its replies, leased for sending at once if possible.
+
+        Returns the lease, if any, and whether replies were queued.
+
+        Only if the message is still the contact's next pending one, under a row lock: of
+        two processes finishing the same turn, only the first records it.
+        """
+        async with self._sessions() as s, s.begin():
+            inbound = await messages.next_pending_inbound(s, contact.id, lock=True)
+            if inbound is None or inbound.id != inbound_id:
+                return None, False  # deleted meanwhile, or another process recorded it
+            replies = [
+                OutboundMessage(
+                    contact_id=contact.id,
+                    inbound_id=inbound_id,
+                    text=reply.text,
+                    buttons=reply.buttons,
+                )
+                for reply in turn.replies
+            ]
+            if self._outbox is not None:
+                lease = await self._outbox.queue(s, contact, replies)
+            else:
+                lease = None
+                s.add_all(replies)
+            if language != contact.language:
+                contact.language = language
+                await s.execute(
+                    update(Contact).where(Contact.id == contact.id).values(language=language)
+                )
+            inbound.intent, inbound.confidence = turn.intent, turn.confidence
+            await messages.mark_inbound_done(s, inbound, language)
+        if turn.replayed:
+            logger.info("inbound_id=%s: rasa had already answered it", inbound_id)
+        return lease, bool(replies)
 
     async def _acknowledge_media(
         self, s: AsyncSession, contact_id: int, inbound_id: int, kind: str, language: str
@@ -190,13 +249,15 @@ class Relay:
             text = await my_data_text(s, contact, language, self._replies, labels)
         await messages.add_outbound(s, contact.id, text, command.buttons, inbound_id=inbound_id)
 
-    async def _hold(self, contact_id: int, language: str) -> None:
-        """Queue one holding reply per outage, not one per message."""
+    async def _hold(self, contact_id: int, language: str) -> bool:
+        """Queue one holding reply per outage, not one per message; True if queued now."""
         async with self._sessions() as s, s.begin():
-            if not await messages.held_since_last_reply(s, contact_id, HOLDING):
-                await messages.add_outbound(
-                    s, contact_id, self._replies.get(HOLDING, language), kind=HOLDING
-                )
+            if await messages.held_since_last_reply(s, contact_id, HOLDING):
+                return False
+            await messages.add_outbound(
+                s, contact_id, self._replies.get(HOLDING, language), kind=HOLDING
+            )
+            return True
 
     async def retry_pending(self) -> None:
         """Process every contact that still has pending messages (after an outage/restart)."""

@@ -22,7 +22,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.media import FetchFailed, TooLarge
-from bot.outbox import NotYet, Outbox, Outgoing, Rejected, RetryLater, split_text
+from bot.outbox import NotYet, Outgoing, Rejected, RetryLater, split_text
 from bot.relay import Relay
 from pmi.media import MediaRef
 
@@ -175,14 +175,12 @@ class TelegramAdapter:
         self,
         bot: Bot,
         relay: Relay,
-        outbox: Outbox,
         secret: str | None,
         on_media: Callable[[], None] | None = None,
     ) -> None:
         self.bot = bot
         self._on_media = on_media
         self._relay = relay
-        self._outbox = outbox
         self._secret = secret
         self._tasks: set[asyncio.Task[None]] = set()
         self._polling: asyncio.Task[None] | None = None
@@ -214,12 +212,8 @@ class TelegramAdapter:
         hint = (user.language_code or "")[:2] if user else None
         return received.contact_id, hint
 
-    async def _process(self, contact_id: int, hint: str | None) -> None:
-        await self._relay.process(contact_id, hint=hint)
-        self._outbox.notify()
-
     def _spawn(self, contact_id: int, hint: str | None) -> None:
-        task = asyncio.create_task(self._process(contact_id, hint))
+        task = asyncio.create_task(self._relay.process(contact_id, hint=hint))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

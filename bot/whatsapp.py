@@ -41,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.media import FetchFailed, TooLarge
-from bot.outbox import Outbox, Outgoing, OutsideWindow, Rejected, RetryLater, split_text
+from bot.outbox import Outgoing, OutsideWindow, Rejected, RetryLater, split_text
 from bot.relay import Relay
 from pmi.db import utcnow
 from pmi.knowledge import Replies
@@ -300,13 +300,11 @@ class WhatsAppAdapter:
         self,
         settings: WhatsAppSettings,
         relay: Relay,
-        outbox: Outbox,
         sessions: async_sessionmaker[AsyncSession],
         on_media: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._relay = relay
-        self._outbox = outbox
         self._sessions = sessions
         self._on_media = on_media
         self._tasks: set[asyncio.Task[None]] = set()
@@ -354,13 +352,9 @@ class WhatsAppAdapter:
         return web.json_response({"ok": True})
 
     def _spawn(self, contact_id: int) -> None:
-        task = asyncio.create_task(self._process(contact_id))
+        task = asyncio.create_task(self._relay.process(contact_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _process(self, contact_id: int) -> None:
-        await self._relay.process(contact_id)
-        self._outbox.notify()
 
     async def stop(self) -> None:
         for task in list(self._tasks):

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,12 +16,15 @@ from pmi.models import (
     Contact,
     InboundMessage,
     InboundStatus,
+    Media,
     OutboundMessage,
     OutboundStatus,
 )
 
 # `last_error` of a reply held until the worker writes again (WhatsApp's 24-hour window).
 WINDOW_CLOSED = "outside the 24-hour window: waiting for the worker to write"
+# Channels with such a window (WhatsApp Cloud API: free-form replies only within 24 hours).
+WINDOWED_CHANNELS = frozenset({"whatsapp"})
 
 
 async def get_contact(s: AsyncSession, channel: str, channel_user_id: str) -> Contact | None:
@@ -49,26 +54,42 @@ async def get_or_create_contact(s: AsyncSession, channel: str, channel_user_id: 
 async def store_inbound(
     s: AsyncSession, contact: Contact, channel: str, external_id: str, text: str
 ) -> InboundMessage | None:
-    """Store an inbound message; return None when it is a duplicate (same channel id)."""
-    message = InboundMessage(
-        contact_id=contact.id, channel=channel, external_id=external_id, text=text
-    )
-    try:
-        async with s.begin_nested():
-            s.add(message)
-    except IntegrityError:
-        return None
-    contact.last_inbound_at = message.received_at
-    # The worker wrote: replies held back for WhatsApp's 24-hour window can go now.
-    await s.execute(
-        update(OutboundMessage)
-        .where(
-            OutboundMessage.contact_id == contact.id,
-            OutboundMessage.status == OutboundStatus.PENDING,
-            OutboundMessage.last_error == WINDOW_CLOSED,
+    """Store an inbound message; return None when it is a duplicate (same channel id).
+
+    One `INSERT ... ON CONFLICT DO NOTHING RETURNING`: a duplicate costs no savepoint and
+    leaves the transaction usable.
+    """
+    dialect = s.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    now = utcnow()
+    message = await s.scalar(
+        insert(InboundMessage)
+        .values(
+            contact_id=contact.id,
+            channel=channel,
+            external_id=external_id,
+            text=text,
+            status=InboundStatus.PENDING,
+            attempts=0,
+            received_at=now,
         )
-        .values(next_attempt_at=None)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(InboundMessage)
     )
+    if message is None:
+        return None
+    contact.last_inbound_at = now
+    if channel in WINDOWED_CHANNELS:
+        # The worker wrote: replies held back for the 24-hour window can go now.
+        await s.execute(
+            update(OutboundMessage)
+            .where(
+                OutboundMessage.contact_id == contact.id,
+                OutboundMessage.status == OutboundStatus.PENDING,
+                OutboundMessage.last_error == WINDOW_CLOSED,
+            )
+            .values(next_attempt_at=None)
+        )
     return message
 
 
@@ -90,6 +111,26 @@ async def next_pending_inbound(
         .limit(1)
     )
     return await s.scalar(query.with_for_update() if lock else query)
+
+
+async def next_pending_with_contact(
+    s: AsyncSession, contact_id: int
+) -> tuple[Contact, InboundMessage, str | None] | None:
+    """The contact, its oldest unprocessed message and the kind of file it carries, if any.
+
+    One query: the relay reads this for every message it processes.
+    """
+    row = (
+        await s.execute(
+            select(Contact, InboundMessage, Media.kind)
+            .join(InboundMessage, InboundMessage.contact_id == Contact.id)
+            .outerjoin(Media, Media.inbound_id == InboundMessage.id)
+            .where(Contact.id == contact_id, InboundMessage.status == InboundStatus.PENDING)
+            .order_by(InboundMessage.id)
+            .limit(1)
+        )
+    ).first()
+    return (row[0], row[1], row[2]) if row else None
 
 
 async def has_reply(s: AsyncSession, inbound_id: int, kind: str) -> bool:
