@@ -28,7 +28,9 @@ from pmi.models import Contact, OutboundMessage, OutboundStatus
 
 logger = logging.getLogger(__name__)
 BATCH = 50
-WORKERS = 4  # concurrent deliverers: also the most sends in flight when the app dies
+WORKERS = 4  # concurrent deliverers
+DIRECT = 8  # leases delivered at once, beside the workers (see Outbox.queue)
+IN_FLIGHT_MAX = WORKERS + DIRECT  # the most sends in flight when the app dies
 MAX_ATTEMPTS = 8
 BACKOFF_SECONDS = (1, 2, 5, 15, 60, 300, 900)
 RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)  # about a minute, well inside the lease
@@ -238,7 +240,7 @@ class Outbox:
                 )
                 .limit(1)
             )
-        if contact.channel not in self._senders or earlier is not None:
+        if contact.channel not in self._senders or earlier is not None or self._busy():
             s.add_all(messages)
             return None
         until = utcnow() + LEASE
@@ -250,9 +252,17 @@ class Outbox:
         leased = tuple((m.id, self._outgoing(m, contact, may_reopen)) for m in messages)
         return Lease(contact.channel, leased)
 
+    def _busy(self) -> bool:
+        return len(self._direct) >= DIRECT
+
     def start(self, lease: Lease) -> None:
-        """Send a lease's messages now, in order, in a task of their own."""
-        task = asyncio.create_task(self._deliver_lease(lease), name="outbox-direct")
+        """Send a lease's messages now, in order, in a task of their own.
+
+        With DIRECT deliveries under way already, the lease is handed back to the workers
+        instead, so that sends in flight stay bounded.
+        """
+        work = self._release_lease(lease) if self._busy() else self._deliver_lease(lease)
+        task = asyncio.create_task(work, name="outbox-direct")
         self._direct.add(task)
         task.add_done_callback(self._direct.discard)
 
@@ -273,6 +283,12 @@ class Outbox:
             logger.exception("direct delivery of %s failed", [m for m, _ in lease.messages])
         finally:
             self.notify()  # the contact's later messages may be waiting behind the lease
+
+    async def _release_lease(self, lease: Lease) -> None:
+        try:
+            await self._release([m for m, _ in lease.messages])
+        finally:
+            self.notify()
 
     async def _release(self, message_ids: list[int]) -> None:
         if not message_ids:
