@@ -56,30 +56,31 @@ class RateLimiter:
     async def admit(self, contact_id: int) -> bool:
         return (await self.check(contact_id)).allowed
 
-    async def admit_in(self, s: AsyncSession, contact: Contact) -> bool:
-        """`admit` inside the caller's transaction (the relay's: no transaction of its own)."""
-        return (await self._check(s, contact.id)).allowed
+    def window_start(self) -> datetime:
+        """Messages received since then count against the limit."""
+        return utcnow() - timedelta(seconds=self._settings.window_seconds)
+
+    async def admit_counted(self, s: AsyncSession, contact_id: int, recent: int) -> bool:
+        """`admit` with the count already read in the caller's transaction (the relay reads
+        it with the message: no query or transaction of its own)."""
+        return (await self._decide(s, contact_id, recent)).allowed
 
     async def check(self, contact_id: int) -> Decision:
         """Count the contact's recent messages; over the limit, queue the notice if it is due."""
         async with self._sessions() as s, s.begin():
-            return await self._check(s, contact_id)
-
-    async def _check(self, s: AsyncSession, contact_id: int) -> Decision:
-        now = utcnow()
-        recent = await s.scalar(
-            select(func.count(InboundMessage.id)).where(
-                InboundMessage.contact_id == contact_id,
-                InboundMessage.received_at
-                >= now - timedelta(seconds=self._settings.window_seconds),
+            recent = await s.scalar(
+                select(func.count(InboundMessage.id)).where(
+                    InboundMessage.contact_id == contact_id,
+                    InboundMessage.received_at >= self.window_start(),
+                )
             )
-        )
-        recent = recent or 0
+            return await self._decide(s, contact_id, recent or 0)
+
+    async def _decide(self, s: AsyncSession, contact_id: int, recent: int) -> Decision:
         if recent <= self._settings.max_messages:
             return Decision(True, recent)
-        notified = await self._notify(
-            s, contact_id, now - timedelta(minutes=self._settings.notice_minutes)
-        )
+        since = utcnow() - timedelta(minutes=self._settings.notice_minutes)
+        notified = await self._notify(s, contact_id, since)
         logger.info(
             "contact_id=%s over the rate limit: %s messages in the window", contact_id, recent
         )

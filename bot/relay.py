@@ -47,6 +47,33 @@ class Received:
     inbound_id: int | None  # None: a duplicate, already stored earlier
 
 
+@dataclass(frozen=True)
+class _Ask:
+    """A message to put to Rasa."""
+
+    contact: Contact  # as read (detached); the reply's language is set on it
+    inbound_id: int
+    sender: str
+    text: str
+    language: str
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What reading the next message led to."""
+
+    stop: bool = False  # nothing (more) to do now
+    queued: bool = False  # replies were queued for the outbox workers
+    turn: _Ask | None = None  # Rasa must answer this
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    lease: Lease | None = None
+    replied: bool = False
+    more: bool = False  # the contact has more pending messages
+
+
 class Relay:
     """Stores inbound messages and drives them through Rasa, one contact at a time."""
 
@@ -98,10 +125,10 @@ class Relay:
     async def process(self, contact_id: int, *, hint: str | None = None) -> bool:
         """Process a contact's pending messages in order; False if Rasa was unavailable.
 
-        Per message: one read transaction (the message, its contact and file, and on the
-        first the rate limit), the Rasa turn with no transaction open, and one write
-        transaction that records the turn and leases its replies, which are then sent at
-        once instead of waiting for an outbox worker to find them.
+        Per message: one read transaction (the message, its contact and file, and the rate
+        limit), the Rasa turn with no transaction open, and one write transaction that
+        records the turn and leases its replies, which are then sent at once instead of
+        waiting for an outbox worker to find them.
         """
         queued = False  # replies queued without a lease: an outbox worker must send them
         try:
@@ -109,111 +136,117 @@ class Relay:
                 first = True
                 while True:
                     async with self._sessions() as s, s.begin():
-                        found = await messages.next_pending_with_contact(s, contact_id)
-                        if found is None:
-                            return True
-                        contact, inbound, media_kind = found
-                        if (
-                            first
-                            and self._limiter is not None
-                            and not await self._limiter.admit_in(s, contact)
-                        ):
-                            queued = True  # perhaps the "slow down" notice
-                            return True  # the messages stay pending for the retry loop
-                        first = False
-                        supported = tuple(self._settings.language.supported)
-                        current = contact.language or hint or self._settings.language.default
-                        command = app_command(inbound.text, current, self._replies, supported)
-                        if command is not None:
-                            await self._answer_command(s, contact, inbound, command, current)
-                            queued = True
-                            continue
-                        if media_kind is not None and not await messages.has_reply(
-                            s, inbound.id, MEDIA_ACK
-                        ):
-                            # Acknowledge the file once; a caption then goes on like any text.
-                            await self._acknowledge_media(
-                                s, contact.id, inbound.id, media_kind, current
-                            )
-                            queued = True
-                            if not inbound.text.strip():
-                                await messages.mark_inbound_done(s, inbound, current)
-                                continue
-                        if contact.handoff:
-                            # A person has the conversation: the message waits for them.
-                            inbound.status = InboundStatus.HANDOFF
-                            inbound.processed_at = utcnow()
-                            continue
-                        language = decide_language(
-                            inbound.text,
-                            chosen=contact.language if contact.language_chosen else None,
-                            sticky=contact.language,
-                            hint=hint,
-                            default=self._settings.language.default,
-                            supported=self._settings.language.supported,
-                        )
-                        sender, text, inbound_id = contact.public_id, inbound.text, inbound.id
+                        step = await self._next(s, contact_id, hint, first)
+                    first = False
+                    queued = queued or step.queued
+                    if step.stop:
+                        return True
+                    if step.turn is None:
+                        continue  # handled without Rasa (a command, a file, a handoff)
+                    ask = step.turn
                     started = time.monotonic()
                     try:
                         turn = await self._rasa.send(
-                            sender,
-                            text,
-                            inbound_id,
-                            {"language": language, "channel": contact.channel},
+                            ask.sender,
+                            ask.text,
+                            ask.inbound_id,
+                            {"language": ask.language, "channel": ask.contact.channel},
                         )
                     except RasaUnavailable as exc:
                         self._metrics.rasa_unavailable.inc()
                         logger.warning("rasa unavailable for contact_id=%s: %s", contact_id, exc)
-                        queued = await self._hold(contact_id, language) or queued
+                        queued = await self._hold(contact_id, ask.language) or queued
                         return False
-                    lease, replied = await self._record_turn(contact, inbound_id, language, turn)
-                    if lease is not None and self._outbox is not None:
-                        self._outbox.start(lease)
-                    elif replied:
-                        queued = True
+                    recorded = await self._record_turn(ask, turn)
                     self._metrics.turn_seconds.observe(time.monotonic() - started)
+                    if recorded.lease is not None and self._outbox is not None:
+                        self._outbox.start(recorded.lease)
+                    elif recorded.replied:
+                        queued = True
+                    if not recorded.more:
+                        # Anything stored later is processed by the task its webhook started.
+                        return True
         finally:
             if queued and self._outbox is not None:
                 self._outbox.notify()
 
-    async def _record_turn(
-        self, contact: Contact, inbound_id: int, language: str, turn: Turn
-    ) -> tuple[Lease | None, bool]:
+    async def _next(self, s: AsyncSession, contact_id: int, hint: str | None, first: bool) -> _Step:
+        """Read the contact's next pending message and handle what needs no Rasa."""
+        limiter = self._limiter if first else None
+        found = await messages.next_pending_with_contact(
+            s, contact_id, received_since=limiter.window_start() if limiter else None
+        )
+        if found is None:
+            return _Step(stop=True)
+        contact, inbound, media_kind, recent = found
+        if limiter is not None and not await limiter.admit_counted(s, contact_id, recent):
+            # Flooding: the messages stay pending for the retry loop (perhaps a notice).
+            return _Step(stop=True, queued=True)
+        supported = tuple(self._settings.language.supported)
+        current = contact.language or hint or self._settings.language.default
+        command = app_command(inbound.text, current, self._replies, supported)
+        if command is not None:
+            await self._answer_command(s, contact, inbound, command, current)
+            return _Step(queued=True)
+        queued = False
+        if media_kind is not None and not await messages.has_reply(s, inbound.id, MEDIA_ACK):
+            # Acknowledge the file once; a caption then goes on like any text.
+            await self._acknowledge_media(s, contact.id, inbound.id, media_kind, current)
+            queued = True
+            if not inbound.text.strip():
+                await messages.mark_inbound_done(s, inbound, current)
+                return _Step(queued=True)
+        if contact.handoff:
+            # A person has the conversation: the message waits for them.
+            inbound.status = InboundStatus.HANDOFF
+            inbound.processed_at = utcnow()
+            return _Step(queued=queued)
+        language = decide_language(
+            inbound.text,
+            chosen=contact.language if contact.language_chosen else None,
+            sticky=contact.language,
+            hint=hint,
+            default=self._settings.language.default,
+            supported=self._settings.language.supported,
+        )
+        ask = _Ask(contact, inbound.id, contact.public_id, inbound.text, language)
+        return _Step(queued=queued, turn=ask)
+
+    async def _record_turn(self, ask: _Ask, turn: Turn) -> _Recorded:
         """Record a Rasa turn and queue its replies, leased for sending at once if possible.
 
-        Returns the lease, if any, and whether replies were queued.
-
-        Only if the message is still the contact's next pending one, under a row lock: of
-        two processes finishing the same turn, only the first records it.
+        Only if the message is still pending (the UPDATE takes its row lock): of two
+        processes finishing the same turn, only the first records it.
         """
+        contact = ask.contact
         async with self._sessions() as s, s.begin():
-            inbound = await messages.next_pending_inbound(s, contact.id, lock=True)
-            if inbound is None or inbound.id != inbound_id:
-                return None, False  # deleted meanwhile, or another process recorded it
+            if not await messages.finish_inbound(
+                s, ask.inbound_id, ask.language, turn.intent, turn.confidence
+            ):
+                return _Recorded(more=True)  # deleted meanwhile, or another process did it
+            more = await messages.has_pending_after(s, contact.id, ask.inbound_id)
             replies = [
                 OutboundMessage(
                     contact_id=contact.id,
-                    inbound_id=inbound_id,
+                    inbound_id=ask.inbound_id,
                     text=reply.text,
                     buttons=reply.buttons,
                 )
                 for reply in turn.replies
             ]
+            if ask.language != contact.language:
+                contact.language = ask.language  # the lease's messages carry it
+                await s.execute(
+                    update(Contact).where(Contact.id == contact.id).values(language=ask.language)
+                )
             if self._outbox is not None:
                 lease = await self._outbox.queue(s, contact, replies)
             else:
                 lease = None
                 s.add_all(replies)
-            if language != contact.language:
-                contact.language = language
-                await s.execute(
-                    update(Contact).where(Contact.id == contact.id).values(language=language)
-                )
-            inbound.intent, inbound.confidence = turn.intent, turn.confidence
-            await messages.mark_inbound_done(s, inbound, language)
         if turn.replayed:
-            logger.info("inbound_id=%s: rasa had already answered it", inbound_id)
-        return lease, bool(replies)
+            logger.info("inbound_id=%s: rasa had already answered it", ask.inbound_id)
+        return _Recorded(lease, bool(replies), more)
 
     async def _acknowledge_media(
         self, s: AsyncSession, contact_id: int, inbound_id: int, kind: str, language: str

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -93,15 +94,9 @@ async def store_inbound(
     return message
 
 
-async def next_pending_inbound(
-    s: AsyncSession, contact_id: int, *, lock: bool = False
-) -> InboundMessage | None:
-    """The oldest unprocessed message of a contact (messages are processed in order).
-
-    `lock` takes a row lock, so that of two processes finishing the same turn (possible if a
-    per-contact lock was lost with its connection) only the first records it.
-    """
-    query = (
+async def next_pending_inbound(s: AsyncSession, contact_id: int) -> InboundMessage | None:
+    """The oldest unprocessed message of a contact (messages are processed in order)."""
+    return await s.scalar(
         select(InboundMessage)
         .where(
             InboundMessage.contact_id == contact_id,
@@ -110,19 +105,29 @@ async def next_pending_inbound(
         .order_by(InboundMessage.id)
         .limit(1)
     )
-    return await s.scalar(query.with_for_update() if lock else query)
 
 
 async def next_pending_with_contact(
-    s: AsyncSession, contact_id: int
-) -> tuple[Contact, InboundMessage, str | None] | None:
-    """The contact, its oldest unprocessed message and the kind of file it carries, if any.
+    s: AsyncSession, contact_id: int, *, received_since: datetime | None = None
+) -> tuple[Contact, InboundMessage, str | None, int] | None:
+    """The contact, its oldest unprocessed message, the kind of file it carries (if any),
+    and how many messages the contact sent since `received_since` (0 if not given).
 
     One query: the relay reads this for every message it processes.
     """
+    recent: Any = literal(0)
+    if received_since is not None:
+        recent = (
+            select(func.count(InboundMessage.id))
+            .where(
+                InboundMessage.contact_id == contact_id,
+                InboundMessage.received_at >= received_since,
+            )
+            .scalar_subquery()
+        )
     row = (
         await s.execute(
-            select(Contact, InboundMessage, Media.kind)
+            select(Contact, InboundMessage, Media.kind, recent)
             .join(InboundMessage, InboundMessage.contact_id == Contact.id)
             .outerjoin(Media, Media.inbound_id == InboundMessage.id)
             .where(Contact.id == contact_id, InboundMessage.status == InboundStatus.PENDING)
@@ -130,7 +135,48 @@ async def next_pending_with_contact(
             .limit(1)
         )
     ).first()
-    return (row[0], row[1], row[2]) if row else None
+    return (row[0], row[1], row[2], int(row[3] or 0)) if row else None
+
+
+async def finish_inbound(
+    s: AsyncSession,
+    inbound_id: int,
+    language: str,
+    intent: str | None = None,
+    confidence: float | None = None,
+) -> bool:
+    """Mark a pending message processed; False if it is not pending any more.
+
+    One UPDATE, which also takes the row lock: of two processes finishing the same turn
+    (possible if a per-contact lock was lost with its connection), only the first records it.
+    """
+    done = await s.scalar(
+        update(InboundMessage)
+        .where(InboundMessage.id == inbound_id, InboundMessage.status == InboundStatus.PENDING)
+        .values(
+            status=InboundStatus.DONE,
+            language=language,
+            processed_at=utcnow(),
+            intent=intent,
+            confidence=confidence,
+        )
+        .returning(InboundMessage.id)
+    )
+    return done is not None
+
+
+async def has_pending_after(s: AsyncSession, contact_id: int, inbound_id: int) -> bool:
+    """Whether the contact has a pending message after this one (already committed)."""
+    found = await s.scalar(
+        select(InboundMessage.id)
+        .where(
+            InboundMessage.contact_id == contact_id,
+            InboundMessage.status == InboundStatus.PENDING,
+            InboundMessage.id > inbound_id,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def has_reply(s: AsyncSession, inbound_id: int, kind: str) -> bool:
