@@ -9,7 +9,6 @@ sent only after the channel accepted it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -252,6 +251,11 @@ class Outbox:
         leased = tuple((m.id, self._outgoing(m, contact, may_reopen)) for m in messages)
         return Lease(contact.channel, leased)
 
+    async def drain(self) -> None:
+        """Wait for the direct deliveries under way to end."""
+        if self._direct:
+            await asyncio.wait(set(self._direct))
+
     def _busy(self) -> bool:
         return len(self._direct) >= DIRECT
 
@@ -436,8 +440,8 @@ class Outbox:
             sent += bool(result)
         return sent
 
-    async def _worker(self, tick: float | None) -> None:
-        """Deliver until nothing is due, then rest until notified (or `tick` s, if given)."""
+    async def _worker(self) -> None:
+        """Deliver until nothing is due, then rest until notified."""
         wake = asyncio.Event()
         while True:
             self._missed = False
@@ -452,23 +456,27 @@ class Outbox:
             wake.clear()
             self._idle.append(wake)
             try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=tick)
+                await wake.wait()
             finally:
                 if wake in self._idle:
                     self._idle.remove(wake)
+
+    async def _ticker(self, tick: float) -> None:
+        while True:
+            await asyncio.sleep(tick)
+            self.notify()  # retries and paced messages whose time has come
 
     async def run(self, tick: float = 1.0) -> None:
         """Background task: `workers` deliverers, woken one at a time when notified.
 
         Several run at once so that one slow chat or API call does not hold up the others:
         a worker that finds more than one message due wakes another. Claims never overlap
-        (row locks and leases), and a contact's messages stay in order. One worker also
-        looks every `tick` s, for retries and paced messages whose time has come.
+        (row locks and leases), and a contact's messages stay in order. Every `tick` s an
+        idle worker also looks for retries and paced messages whose time has come.
         """
         try:
             await asyncio.gather(
-                *(self._worker(tick if i == 0 else None) for i in range(self._workers))
+                self._ticker(tick), *(self._worker() for _ in range(self._workers))
             )
         finally:
             for task in list(self._direct):
