@@ -237,6 +237,8 @@ class Window:
     rest_start: float = 0.0
     tally: dict[str, int] = field(default_factory=dict)
     app_stages: dict[str, Any] = field(default_factory=dict)
+    cpu_e2e: dict[str, float] = field(default_factory=dict)  # ms of CPU per message
+    cpu_rest: dict[str, float] = field(default_factory=dict)
 
     def result(self) -> dict[str, Any]:
         first = [t.first_reply_seconds for t in self.e2e_turns if t.first_reply_seconds is not None]
@@ -261,12 +263,31 @@ class Window:
             "rasa_alone_failed": sum(1 for t in self.rest_turns if t.seconds is None),
             "tally": self.tally,
             "app_stages": self.app_stages,
+            "cpu_ms_per_message": {"end_to_end": self.cpu_e2e, "rasa_alone": self.cpu_rest},
             "timeline_app": timeline(answered_at, self.e2e_start, self.seconds),
             "timeline_rasa": timeline(rest_done, self.rest_start, self.seconds),
         }
 
 
+def cpu_snapshot(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by each running service and by this process."""
+    found = {name: s.cpu_seconds() for name, s in stack.services.items() if s.running}
+    found["bench (load generator + fake Telegram)"] = time.process_time()
+    return found
+
+
+def cpu_per_message(
+    before: dict[str, float], after: dict[str, float], messages: int
+) -> dict[str, float]:
+    """Milliseconds of CPU per message of each process between two snapshots."""
+    return {
+        name: round(1000 * (after[name] - before.get(name, 0.0)) / max(messages, 1), 1)
+        for name in after
+    }
+
+
 async def measure_window(
+    stack: Stack,
     load: TelegramLoad,
     http: aiohttp.ClientSession,
     rasa_url: str,
@@ -278,8 +299,10 @@ async def measure_window(
     window = Window(concurrency, seconds)
     say(f"latency: {concurrency} conversation(s), end to end, {seconds:.0f}s")
     window.e2e_start = time.monotonic()
+    cpu = cpu_snapshot(stack)
     turns = await load.run(conversations, concurrency, duration=seconds, progress=say)
     await load.drain(turns, 60)
+    window.cpu_e2e = cpu_per_message(cpu, cpu_snapshot(stack), len(turns))
     tally = await reconcile(database_url, turns, load.received)
     window.e2e_turns, window.tally = turns, tally.as_dict()
     window.app_stages = await stages(database_url, turns)
@@ -290,9 +313,11 @@ async def measure_window(
     await asyncio.sleep(2)  # let the outbox and Rasa go idle
     say(f"latency: {concurrency} conversation(s), Rasa REST alone, {seconds:.0f}s")
     window.rest_start = time.monotonic()
+    cpu = cpu_snapshot(stack)
     window.rest_turns = await rasa_rest_load(
         http, rasa_url, conversations, concurrency, duration=seconds, settle=load.settle
     )
+    window.cpu_rest = cpu_per_message(cpu, cpu_snapshot(stack), len(window.rest_turns))
     result = window.result()
     say(
         f"  p95 end to end {result['e2e_first_reply']['p95_ms']} ms, Rasa alone "
@@ -641,7 +666,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for c in CONCURRENCY:
                 windows.append(
                     await measure_window(
-                        load, http, rasa.url, database_url, conversations, c, seconds[c]
+                        stack, load, http, rasa.url, database_url, conversations, c, seconds[c]
                     )
                 )
             report["latency"] = [w.result() for w in windows]

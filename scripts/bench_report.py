@@ -74,6 +74,28 @@ def plots(report: dict[str, Any], out: Path) -> list[str]:
     return names
 
 
+def cpu_table(report: dict[str, Any], stamp: str) -> list[str]:
+    """CPU per message of each process, end to end and Rasa alone, per window."""
+    windows = [w for w in report["latency"] if w.get("cpu_ms_per_message")]
+    if not windows:
+        return []
+    names = sorted({n for w in windows for n in w["cpu_ms_per_message"]["end_to_end"]})
+    lines = [
+        "CPU per message (ms, user + system, from /proc, over each window; the processes "
+        "share the machine's cores, so every millisecond the app, the database and the load "
+        "generator spend is one Rasa cannot use once it is saturated):",
+        "",
+        "| conversations | run | " + " | ".join(names) + f" | ({stamp}) |",
+        "|---|---|" + "---|" * len(names) + "---|",
+    ]
+    for w in windows:
+        for run, label in (("end_to_end", "end to end"), ("rasa_alone", "Rasa alone")):
+            cpu = w["cpu_ms_per_message"][run]
+            cells = [_fmt(cpu.get(n)) for n in names]
+            lines.append(f"| {w['concurrency']} | {label} | " + " | ".join(cells) + " | |")
+    return [*lines, ""]
+
+
 def write_report(report: dict[str, Any], out: Path) -> None:
     plots(report, out)
     stamp = f"{report['cpu_count']} cores, commit `{report['commit']}`"
@@ -135,7 +157,9 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         "",
         "Where the app's time goes (first reply of each message; medians in ms, from the "
         "database's timestamps): posted → stored (webhook) → processed (relay, Rasa, "
-        "actions) → sent (outbox) → delivered (fake Bot API).",
+        "actions; the turn recorded) → sent (the reply sent at once and its sending "
+        "recorded) → delivered (fake Bot API; before `sent`, which is written after the "
+        "Bot API answered).",
         "",
         f"| conversations | webhook → stored | stored → processed | processed → sent "
         f"| sent → delivered | ({stamp}) |",
@@ -175,9 +199,9 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         "",
         "![throughput](bench_throughput.png)",
         "",
-        "## What a Rasa turn costs",
-        "",
     ]
+    lines += cpu_table(report, stamp)
+    lines += ["## What a Rasa turn costs", ""]
     costs = report["rasa_costs"]
     lines += [
         f"| measured one at a time | n | p50 (ms) | p95 (ms) | ({stamp}) |",

@@ -109,6 +109,16 @@ def peak_rss_kb(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one live process, in seconds; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Service:
     """One process of the stack (Rasa, action server or app) on its own port and log file."""
@@ -190,6 +200,10 @@ class Service:
             return []
         assert self.proc is not None
         return [self.proc.pid, *_children(self.proc.pid)]
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the process and its live workers."""
+        return sum(cpu_seconds(pid) for pid in self.pids())
 
     def peak_rss_mb(self) -> float:
         """Peak RSS of the process and its workers (sum of their VmHWM), in MB.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pmi import messages
 from pmi.db import create_engine, create_sessionmaker
-from scripts.bench import per_second, summary, timeline
-from scripts.stack import Delivered, Turn, percentile, reconcile
+from scripts.bench import cpu_per_message, per_second, summary, timeline
+from scripts.stack import Delivered, Turn, cpu_seconds, percentile, reconcile
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -31,6 +33,15 @@ def test_rates_count_only_inside_the_window() -> None:
     times = [10.0, 11.0, 12.5, 14.9, 15.1, 30.0]
     assert per_second(times, 10.0, 5.0) == pytest.approx(0.8)  # 4 events in 5 s
     assert timeline(times, 10.0, 10.0, step=5) == [0.8, 0.2]
+
+
+def test_cpu_per_message_from_proc() -> None:
+    spent = cpu_seconds(os.getpid())
+    sum(i * i for i in range(300_000))  # burn a little CPU
+    assert cpu_seconds(os.getpid()) > spent > 0
+    assert cpu_seconds(2**22 + 7) == 0.0  # no such process
+    per = cpu_per_message({"app": 1.0}, {"app": 1.5, "rasa": 0.2}, 10)
+    assert per == {"app": 50.0, "rasa": 20.0}
 
 
 async def _store(
