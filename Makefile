@@ -25,6 +25,7 @@ help:
 	@echo "make eval-nlu - held-out NLU evaluation against Rasa's default and TF-IDF + LR"
 	@echo "make test-scale - two Rasa servers and two apps on PostgreSQL + Redis, one killed"
 	@echo "make bench - latency, throughput, start-up, memory and accuracy: reports/bench.md"
+	@echo "make bench-policies - per-turn cost of other Rasa policy sets (Memoization, TED)"
 	@echo "make bench-langid - language detection accuracy against raw langdetect"
 
 # Virtual environments are rebuilt only when their lock file changes.
@@ -87,6 +88,12 @@ eval-nlu: setup
 .PHONY: bench
 bench: setup migrate model
 	$(PY) -m scripts.bench $(BENCH_ARGS)
+
+# What other dialogue policies (Memoization, TED at two max_history) would cost per turn;
+# trains each variant once (cached); `make bench` includes the table once this has run.
+.PHONY: bench-policies
+bench-policies: setup model
+	$(PY) -m scripts.bench_policies $(BENCH_ARGS)
 
 # Data protection: backups (var/backups/, personal data: keep them encrypted), retention.
 .PHONY: backup restore retention test-faults

@@ -42,6 +42,7 @@ from bot.telegram import (
     TelegramSender,
     file_url,
 )
+from bot.telegram_http import AiohttpRequest
 from bot.whatsapp import WhatsAppAdapter, WhatsAppMedia, WhatsAppSender, create_client
 from pmi.db import create_engine, create_sessionmaker
 from pmi.jsonlog import configure_logging
@@ -77,7 +78,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     media_sources: dict[str, MediaSource] = {}
     if telegram.token:
         bot = Bot(
-            telegram.token, base_url=telegram.base_url, base_file_url=file_url(telegram.base_url)
+            telegram.token,
+            base_url=telegram.base_url,
+            base_file_url=file_url(telegram.base_url),
+            request=AiohttpRequest(),
+            get_updates_request=AiohttpRequest(connection_pool_size=1),
         )
         await bot.initialize()
         senders["telegram"] = TelegramSender(bot)

@@ -421,6 +421,8 @@ async def rasa_costs(
             await drop_postgres_database(POSTGRES_ADMIN_URL, tracker_url)
     else:
         costs["saturation_sql_redis"] = None
+    variants = REPORTS / "bench_policies.json"  # `make bench-policies`, if it was run
+    costs["policy_variants"] = json.loads(variants.read_text()) if variants.exists() else None
     mem, sql = costs["saturation_in_memory"], costs.get("saturation_sql_redis")
     say(
         f"  NLU p50 {costs['nlu_parse']['p50_ms']} ms; saturated Rasa {mem['msgs_per_s']} msgs/s "

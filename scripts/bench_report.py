@@ -74,6 +74,30 @@ def plots(report: dict[str, Any], out: Path) -> list[str]:
     return names
 
 
+def policy_table(variants: dict[str, Any] | None) -> list[str]:
+    """What other policy sets would cost (`make bench-policies`), if it was run."""
+    if not variants or not variants.get("variants"):
+        return []
+    stamp = f"{variants['cpu_count']} cores, commit `{variants['commit']}`"
+    lines = [
+        "",
+        "What other policy sets would cost, measured by `make bench-policies` (same pipeline, "
+        "domain, data and action server; each model on its own Rasa server, in-memory "
+        f"tracker; run {variants['started']}):",
+        "",
+        f"| policies | turn p50 (ms) | turn p95 (ms) | saturated msgs/s | peak RSS (MB) | "
+        f"({stamp}) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, v in variants["variants"].items():
+        turn, sat = v["turn_one_at_a_time"], v["saturation"]
+        lines.append(
+            f"| {name} | {_fmt(turn['p50_ms'])} | {_fmt(turn['p95_ms'])} | "
+            f"{_fmt(sat['msgs_per_s'], 2)} | {_fmt(v.get('peak_rss_mb'))} | |"
+        )
+    return lines
+
+
 def cpu_table(report: dict[str, Any], stamp: str) -> list[str]:
     """CPU per message of each process, end to end and Rasa alone, per window."""
     windows = [w for w in report["latency"] if w.get("cpu_ms_per_message")]
@@ -230,6 +254,7 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         "",
         f"Policies: {', '.join(costs['policies']['configured'])}. {costs['policies']['note']}",
     ]
+    lines += policy_table(costs.get("policy_variants"))
     s = report["startup"]
     lines += [
         "",

@@ -13,7 +13,7 @@ from scripts.model import ROOT, model_path, rasa_env
 
 
 def stack_env() -> dict[str, str]:
-    env = rasa_env()
+    env = rasa_env(serving=True)
     env.setdefault("RASA_TOKEN", secrets.token_hex(32))
     env.setdefault("RASA_PORT", "5005")
     env.setdefault("ACTION_PORT", "5055")

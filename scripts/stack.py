@@ -46,7 +46,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from scripts.model import ROOT, ensure_model, rasa_env
+from scripts.model import ROOT, SERVE_ENV, ensure_model, rasa_env
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ class Stack:
             Service(
                 name,
                 argv,
-                self._env(env),
+                self._env({**SERVE_ENV, **(env or {})}),  # as `make run` serves
                 port,
                 f"http://127.0.0.1:{port}/status?token={self.rasa_token}",
                 self.workdir / f"{name}.log",
