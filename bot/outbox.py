@@ -102,6 +102,18 @@ class Sender(Protocol):
         ...
 
 
+STOP_SECONDS = 5  # how long a stop waits for cancelled tasks to unwind
+
+
+async def cancel_and_wait(tasks: set[asyncio.Task[None]]) -> None:
+    """Cancel tasks and wait (up to STOP_SECONDS) until they have unwound."""
+    pending = [t for t in tasks if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=STOP_SECONDS)
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Split a long reply into parts under a channel's limit, at paragraph or line breaks."""
     parts: list[str] = []
@@ -479,5 +491,6 @@ class Outbox:
                 self._ticker(tick), *(self._worker() for _ in range(self._workers))
             )
         finally:
-            for task in list(self._direct):
-                task.cancel()  # their leases run out and a worker sends what is left
+            # Their leases run out and a worker sends what is left. Waited for, so that none
+            # is still inside a database call when the engine is disposed.
+            await cancel_and_wait(self._direct)

@@ -22,7 +22,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.media import FetchFailed, TooLarge
-from bot.outbox import NotYet, Outgoing, Rejected, RetryLater, split_text
+from bot.outbox import NotYet, Outgoing, Rejected, RetryLater, cancel_and_wait, split_text
 from bot.relay import Relay
 from pmi.media import MediaRef
 
@@ -277,5 +277,4 @@ class TelegramAdapter:
             self._polling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._polling
-        for task in list(self._tasks):
-            task.cancel()
+        await cancel_and_wait(self._tasks)

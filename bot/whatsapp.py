@@ -41,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.media import FetchFailed, TooLarge
-from bot.outbox import Outgoing, OutsideWindow, Rejected, RetryLater, split_text
+from bot.outbox import Outgoing, OutsideWindow, Rejected, RetryLater, cancel_and_wait, split_text
 from bot.relay import Relay
 from pmi.db import utcnow
 from pmi.knowledge import Replies
@@ -357,5 +357,4 @@ class WhatsAppAdapter:
         task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        await cancel_and_wait(self._tasks)

@@ -150,7 +150,10 @@ class LiveApp:
             self.run(self._runner.cleanup())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
-        self.loop.close()
+        # Not closed: a SQLite call cancelled at shutdown may still be finishing in aiosqlite's
+        # worker thread (it waits up to SQLite's busy timeout), and it hands its result back
+        # through the loop; on a closed loop that raises in the thread. The stopped loop is
+        # left to the garbage collector.
 
     def request(
         self,

@@ -238,14 +238,19 @@ async def test_rate_limit_from_the_graph_api_is_retried_without_duplicates(
     async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
         await _post(client, webhook_body([text_message(worker, "wamid.B1", "makasih ya")]))
 
+        async def recorded() -> OutboundMessage | None:
+            async with client.app[SESSIONMAKER]() as s:
+                return await s.scalar(
+                    select(OutboundMessage).join(Contact).where(Contact.channel_user_id == worker)
+                )
+
         async def delivered() -> bool:
-            return len(graph.sent) >= 1
+            # Sent, and the sending recorded (the Graph API sees it a moment before).
+            row = await recorded()
+            return row is not None and row.status == OutboundStatus.SENT
 
         await wait_until(delivered, timeout=60)
-        async with client.app[SESSIONMAKER]() as s:
-            row = await s.scalar(
-                select(OutboundMessage).join(Contact).where(Contact.channel_user_id == worker)
-            )
+        row = await recorded()
     assert graph.texts(worker) == [graph.texts(worker)[0]] and "Sama-sama" in graph.texts()[0]
     assert row is not None and row.attempts == 3 and row.external_id == "wamid.FAKE1"
 
