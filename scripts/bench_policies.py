@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import aiohttp
 import yaml
 
 from scripts.bench import CONVERSATIONS, REPORTS, git_commit, saturation, say, summary
-from scripts.model import RASA_BIN, RASA_DIR, ROOT, cache_dir, ensure_model, inputs_hash, rasa_env
+from scripts.model import RASA_DIR, cache_dir, ensure_model, inputs_hash, train
 from scripts.stack import Stack, load_conversations, migrate, rasa_rest_load
 
 RULES = {
@@ -74,22 +73,7 @@ def variant_model(name: str, policies: list[dict[str, Any]]) -> Path:
         config_file = Path(tmp) / "config.yml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         say(f"{name}: training (the NLU part comes from Rasa's cache if unchanged)")
-        started = time.monotonic()
-        subprocess.run(
-            [
-                str(RASA_BIN), "train",
-                "--config", str(config_file),
-                "--domain", str(RASA_DIR / "domain"),
-                "--data", str(RASA_DIR / "data"),
-                "--out", tmp,
-                "--fixed-model-name", "variant",
-            ],
-            cwd=ROOT,
-            env=rasa_env(),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        say(f"{name}: trained in {time.monotonic() - started:.0f}s")
+        train(Path(tmp) / "variant.tar.gz", config_file)
         cached.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(Path(tmp) / "variant.tar.gz", cached.with_suffix(".tmp"))
         cached.with_suffix(".tmp").replace(cached)

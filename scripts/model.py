@@ -87,25 +87,25 @@ def rasa_env(*, serving: bool = False) -> dict[str, str]:
     return env
 
 
-def train(target: Path) -> None:
-    """Run `rasa train`, streaming its progress, into `target`."""
-    MODELS.mkdir(exist_ok=True)
+def train(target: Path, config: Path = RASA_DIR / "config.yml") -> None:
+    """Run `rasa train` with `config`, streaming its progress, into `target`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         str(RASA_BIN),
         "train",
         "--config",
-        str(RASA_DIR / "config.yml"),
+        str(config),
         "--domain",
         str(RASA_DIR / "domain"),
         "--data",
         str(RASA_DIR / "data"),
         "--out",
-        str(MODELS),
+        str(target.parent),
         "--fixed-model-name",
         target.name.removesuffix(".tar.gz"),
         "--force",
     ]
-    print(f"[model] training {target.name} (inputs changed); this takes a few minutes…", flush=True)
+    print(f"[model] training {target.name}; this takes a few minutes…", flush=True)
     started = time.monotonic()
     subprocess.run(cmd, cwd=ROOT, env=rasa_env(), check=True)
     print(f"[model] trained in {time.monotonic() - started:.0f}s", flush=True)
