@@ -6,12 +6,22 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from bot.console import cli
 from bot.keys import SESSIONMAKER
 from pmi import staff
+from pmi.login_models import StaffRecoveryCode
 from pmi.models import AuditEntry, StaffSession, StaffUser
-from tests.console_helpers import PASSWORD, console_client, csrf_of, login, new_case
+from tests.console_helpers import (
+    PASSWORD,
+    complete_enrolment,
+    console_client,
+    csrf_of,
+    login,
+    new_case,
+    password_step,
+)
 
 NEW_PASSWORD = "another quite long secret"
 
@@ -126,6 +136,42 @@ async def test_deactivation_ends_sessions_and_reset_changes_the_password(client)
         sessions = (await s.scalars(select(StaffSession))).all()
     assert actions == ["user_deactivate", "user_activate", "user_password"]
     assert {x.user_id for x in sessions} == {admin.id, operator.id}
+
+
+async def test_admin_resets_two_factor_and_the_user_sets_it_up_again(client) -> None:
+    kl = await _user(client, "kl_staff")
+    async with console_client_session(client) as other:  # kl_staff, logged in elsewhere
+        assert (await login(other, "kl_staff")).status == 302
+        await login(client, "admin1")
+        token = await csrf_of(client, "/console/users")
+        url = f"/console/users/{kl.id}/totp_reset"
+        assert (await client.post(url, data={"csrf": "forged"})).status == 403
+        assert (await client.post(url, data={"csrf": token})).status == 200
+        assert (await other.get("/console/", allow_redirects=False)).status == 302
+        step = await password_step(other, "kl_staff")
+        assert step.headers["Location"] == "/console/login/enrol"
+        assert (await complete_enrolment(other))[0].status == 200
+    admin = await _user(client, "admin1")
+    own = await client.post(f"/console/users/{admin.id}/totp_reset", data={"csrf": token})
+    assert own.status == 400 and "another admin" in await own.text()
+    async with client.app[SESSIONMAKER]() as s:
+        entry = await s.scalar(select(AuditEntry).where(AuditEntry.action == "user_totp_reset"))
+        codes = await s.scalar(select(func.count()).where(StaffRecoveryCode.user_id == kl.id))
+    assert entry is not None and entry.user_id == admin.id and entry.target == "kl_staff"
+    assert codes == 10  # the new enrolment's; the old ones went with the reset
+
+
+async def test_an_admin_made_on_the_command_line_sets_up_two_factor_at_first_login(
+    app_db: str, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", app_db)
+    await cli.create("first_admin", PASSWORD, "admin", None)
+    assert "created admin 'first_admin'" in capsys.readouterr().out
+    async with console_client(app_db) as client:
+        step = await password_step(client, "first_admin")
+        assert step.headers["Location"] == "/console/login/enrol"
+        assert (await complete_enrolment(client))[0].status == 200
+        assert (await client.get("/console/users")).status == 200
 
 
 class console_client_session:

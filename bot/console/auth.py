@@ -10,10 +10,13 @@ from datetime import timedelta
 from aiohttp import web
 
 from bot.keys import SESSIONMAKER, SETTINGS
+from bot.webchat_guard import client_ip, limit_key, parse_networks
 from pmi import staff
 from pmi.models import StaffSession, StaffUser
 
-PUBLIC = {"/console/login"}
+PUBLIC = {"/console/login", "/console/login/code", "/console/login/enrol"}
+# Background polls: they need a session but do not keep it alive (the idle timeout runs on).
+PASSIVE = {"/console/alerts.json"}
 STAFF_KEY = web.RequestKey("staff", StaffUser)
 SESSION_KEY = web.RequestKey("staff_session", StaffSession)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,9 +47,21 @@ def clear_cookie(response: web.StreamResponse, request: web.Request, name: str) 
     response.del_cookie(cookie_name(request, name), path="/")
 
 
-def check_csrf(expected: str, given: object) -> None:
-    if not isinstance(given, str) or not hmac.compare_digest(expected, given):
+def check_csrf(expected: str | None, given: object) -> None:
+    """Refuse unless both tokens are there, not empty, and equal (in constant time)."""
+    if (
+        not expected
+        or not isinstance(given, str)
+        or not given
+        or not hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
+    ):
         raise web.HTTPForbidden(text="invalid or missing CSRF token; reload the page")
+
+
+def client_address(request: web.Request) -> str:
+    """What login throttling counts by: the client's address (or its IPv6 /64)."""
+    trusted = parse_networks(request.app[SETTINGS].app.trusted_proxies)
+    return limit_key(client_ip(request, trusted)) or "unknown"
 
 
 def new_login_csrf() -> str:
@@ -69,6 +84,7 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
                     token,
                     timedelta(minutes=settings.session_idle_minutes),
                     timedelta(hours=settings.session_max_hours),
+                    touch=request.path not in PASSIVE,
                 )
         if loaded is None:
             if request.method == "GET" and not request.path.endswith(".json"):

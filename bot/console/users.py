@@ -1,4 +1,4 @@
-"""User management for admins: list, create, deactivate/reactivate, reset a password."""
+"""User management for admins: list, create, deactivate/reactivate, reset password or 2FA."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.console.context import CONTENT
 from bot.console.views import require_admin
 from bot.keys import SESSIONMAKER
-from pmi import staff
+from pmi import staff, twofactor
 from pmi.models import Role, StaffUser
 
 
@@ -49,7 +49,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
 
 
 async def user_action(request: web.Request) -> web.StreamResponse:
-    """Deactivate (ends their sessions), reactivate, or set a new password."""
+    """Deactivate, reactivate, set a new password or reset two-factor (these end sessions)."""
     admin = await require_admin(request, "users")
     action = request.match_info["action"]
     form = await request.post()
@@ -62,6 +62,11 @@ async def user_action(request: web.Request) -> web.StreamResponse:
                 if user.id == admin.id:
                     raise staff.StaffError("you cannot deactivate your own account")
                 await staff.set_active(s, user, action == "activate")
+            elif action == "totp_reset":
+                if user.id == admin.id:
+                    raise staff.StaffError("another admin must reset your two-factor login")
+                await twofactor.reset(s, user)  # they set it up again at their next login
+                await staff.end_sessions(s, user)
             else:
                 await staff.reset_password(s, user, str(form.get("password", "")))
         except staff.StaffError as exc:
