@@ -9,7 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.content import knowledge, language_of
-from actions.db import sessions
+from actions.db import contacts, sessions
 from pmi import agencies
 
 # Topics whose answer depends on the worker's country: without one, ask for it first.
@@ -56,17 +56,39 @@ class ActionAnswerKnowledge(Action):
             if topic is None:
                 dispatcher.utter_message(response="utter_help")
                 return []
-        if topic in NEEDS_COUNTRY and not country:
-            dispatcher.utter_message(response="utter_ask_country")
-            return [SlotSet("pending_topic", topic)]
-        answer = knowledge().answer(topic, language, country) if topic else None
-        if answer is None:
-            dispatcher.utter_message(response="utter_no_answer")
-        else:
-            dispatcher.utter_message(text=answer.text)
-        if topic == AGENCY and (agency := _message_agency(tracker)):
-            await _check_registry(dispatcher, agency)
-        return [SlotSet("pending_topic", None)]
+        return await answer_topic(dispatcher, tracker, topic, country, language)
+
+
+def is_topic(intent: str | None) -> bool:
+    """Whether the knowledge base answers this intent."""
+    return bool(intent) and intent in knowledge().entries
+
+
+async def answer_topic(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    topic: str | None,
+    country: str | None,
+    language: str,
+) -> list[dict[str, Any]]:
+    """Answer one knowledge topic (asking for the country first where the answer needs it)."""
+    if topic in NEEDS_COUNTRY and not country:
+        dispatcher.utter_message(response="utter_ask_country")
+        return [SlotSet("pending_topic", topic)]
+    if topic == EMBASSY and country:
+        # One source of numbers: the missions directory (data/missions.yml), never a copy.
+        directory = contacts().directory(country, language)
+        if directory is not None:
+            dispatcher.utter_message(text=directory)
+            return [SlotSet("pending_topic", None)]
+    answer = knowledge().answer(topic, language, country) if topic else None
+    if answer is None:
+        dispatcher.utter_message(response="utter_no_answer")
+    else:
+        dispatcher.utter_message(text=answer.text)
+    if topic == AGENCY and (agency := _message_agency(tracker)):
+        await _check_registry(dispatcher, agency)
+    return [SlotSet("pending_topic", None)]
 
 
 async def _check_registry(dispatcher: CollectingDispatcher, agency: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -16,7 +16,7 @@ from pmi import messages
 from pmi.db import utcnow
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
-from pmi.missions import Mission
+from pmi.missions import Mission, Missions
 from pmi.models import Case, CaseEvent, CaseStatus, Contact, Priority, StaffAlert
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -38,6 +38,9 @@ CATEGORIES = (
     "other",
 )
 EMERGENCY = "emergency"
+SELF_HARM = "self_harm"
+TRANSCRIPT_BEFORE_CASE = timedelta(days=1)  # what mission staff read of the talk before a case
+OPEN = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.IN_PROGRESS, CaseStatus.REFERRED)
 
 
 def new_reference() -> str:
@@ -130,6 +133,56 @@ async def create_case(
     reason = "new_urgent" if priority == Priority.URGENT else "new_case"
     await queue_alert(s, case, mission.code, reason)
     return case
+
+
+async def emergency_in_handoff(
+    s: AsyncSession, contact: Contact, missions: Missions, origin_message_id: str, text: str
+) -> tuple[Case, Mission]:
+    """A worker talking to a person wrote a word that always opens the emergency path.
+
+    The bot is silent in a handoff, so the app raises it itself: the open urgent case is
+    alerted again, or a new urgent case is filed, routed like her latest case.
+    """
+    latest = await s.scalar(
+        select(Case).where(Case.contact_id == contact.id).order_by(Case.id.desc()).limit(1)
+    )
+    country, city = (latest.country, latest.city) if latest else (None, None)
+    mission = missions.route(country, city)
+    if latest is not None and latest.priority == Priority.URGENT and latest.status in OPEN:
+        await add_event(s, latest, "message", {"text": text}, actor="worker")
+        await queue_alert(s, latest, latest.mission_code, "repeat")
+        return latest, missions.by_code.get(latest.mission_code, mission)
+    case = await create_case(
+        s,
+        conversation_id=contact.public_id,
+        category=EMERGENCY,
+        mission=mission,
+        priority=Priority.URGENT,
+        language=contact.language or "id",
+        country=country,
+        city=city,
+        description=text,
+        origin_message_id=origin_message_id,
+    )
+    return case, mission
+
+
+async def mission_window(s: AsyncSession, case: Case) -> tuple[datetime, datetime | None]:
+    """The part of a worker's conversation a mission's staff may read for this case.
+
+    From a day before the case was filed until the worker filed a case with another mission
+    (her messages about that one are that mission's), or until now.
+    """
+    other = await s.scalar(
+        select(func.min(Case.created_at)).where(
+            Case.contact_id == case.contact_id,
+            Case.mission_code != case.mission_code,
+            Case.created_at > case.created_at,
+        )
+    )
+    if isinstance(other, str):  # SQLite aggregates bypass the column type
+        other = datetime.fromisoformat(other).replace(tzinfo=UTC)
+    return case.created_at - TRANSCRIPT_BEFORE_CASE, other
 
 
 async def cases_of_conversation(s: AsyncSession, conversation_id: str) -> Sequence[Case]:

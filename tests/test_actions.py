@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.complaints import ValidateComplaintForm
@@ -178,3 +178,48 @@ async def test_a_turn_run_again_files_no_second_case(app_db, monkeypatch) -> Non
     await engine.dispose()
     assert references[0] == references[1]
     assert cases == 2 and alerts == 2  # one complaint, one emergency, one alert each
+
+
+async def test_over_the_urgent_case_cap_the_worker_gets_the_contacts_but_no_case(
+    app_db, monkeypatch
+) -> None:
+    """`case_limit_reached` (the web chat's cap per address): contacts, no case, no alert."""
+    from sqlalchemy import func, select
+
+    from actions.danger import ActionSelfHarm
+    from actions.emergency import DETAIL_SLOTS, ActionEmergency
+    from pmi.models import Case, StaffAlert
+
+    engine = create_engine(app_db)
+    for module in ("actions.emergency", "actions.danger"):
+        monkeypatch.setattr(f"{module}.sessions", lambda: create_sessionmaker(engine))
+    capped = {"message_id": "7", "case_limit_reached": True}
+    dispatcher = CollectingDispatcher()
+    events = await ActionEmergency().run(
+        dispatcher, tracker("tolong sy dipukul", "report_emergency", metadata=capped), {}
+    )
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_emergency_contacts_only"  # no "officers were told"
+    assert "+62 812 9007 0027" in message["contacts"] and "reference" not in message
+    # No questions whose answers would go nowhere: the form is not started.
+    assert events == [
+        *(SlotSet(slot, None) for slot in DETAIL_SLOTS),
+        FollowupAction("action_listen"),
+    ]
+    harm = CollectingDispatcher()
+    assert await ActionSelfHarm().run(harm, tracker("mau bunuh diri", metadata=capped), {}) == []
+    [lines] = harm.messages
+    assert lines["response"] is None and "Kemlu" in lines["text"]
+    async with create_sessionmaker(engine)() as s:
+        cases = await s.scalar(select(func.count()).select_from(Case))
+        alerts = await s.scalar(select(func.count()).select_from(StaffAlert))
+    assert cases == 0 and alerts == 0
+    # Not capped: the urgent case as always.
+    opened = CollectingDispatcher()
+    await ActionEmergency().run(
+        opened, tracker("tolong", "report_emergency", metadata={"message_id": "8"}), {}
+    )
+    assert opened.messages[0]["response"] == "utter_emergency_contacts"
+    async with create_sessionmaker(engine)() as s:
+        assert await s.scalar(select(func.count()).select_from(Case)) == 1
+    await engine.dispose()

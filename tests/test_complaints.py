@@ -133,20 +133,22 @@ async def test_no_consent_stores_nothing_but_gives_hotlines(chat, db) -> None:
 async def test_emergency_in_one_message(chat, db) -> None:
     sender = "emg-tw"
     first = joined(await say(chat, sender, "tolong sy dipukul majikan di taipei [marker-em-1]"))
-    assert "KDEI Taipei: 1955" in first and "PMI-" in first
-    assert "Di mana Anda sekarang?" in first  # the country is known: no need to ask it
+    assert "KDEI Taipei: +886 901 132 000" in first and "PMI-" in first
+    assert ": 1955" in first  # Taiwan's labour ministry line, named as such
+    # Country and place are known from the message: the first question is the safety one.
+    assert "Di mana Anda sekarang?" not in first and "aman kalau petugas" in first
     [case] = await cases_of(db, "[marker-em-1]")
     assert (case.priority, case.category) == ("urgent", "emergency")
     assert case.mission_code == "KDEI-TAIPEI"
-    assert "aman" in joined(await say(chat, sender, "di rumah majikan dekat stasiun Banqiao"))
-    assert "Nomor telepon" in joined(await say(chat, sender, "/deny"))
+    unsafe = joined(await say(chat, sender, "/deny"))
+    assert "menghubungi Anda dengan aman" in unsafe
     done = joined(await say(chat, sender, "lewati"))
     assert case.reference in done
     async with db() as s:
         stored = await s.get(Case, case.id)
     assert stored is not None
-    assert stored.location == "di rumah majikan dekat stasiun Banqiao"
-    assert stored.safe_to_reply == "no"
+    assert stored.city == "Taipei" and stored.safe_to_reply == "no"
+    assert stored.safe_contact == "none"  # "lewati": no safe way; the officer is told
 
 
 async def test_emergency_without_a_country_asks_only_for_it_then_reroutes(chat, db) -> None:

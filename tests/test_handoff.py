@@ -9,7 +9,7 @@ import pytest
 from pmi import handoff, messages, staff
 from pmi.db import create_engine, create_sessionmaker, utcnow
 from pmi.settings import HandoffSettings, load_settings
-from tests.conftest import joined, say
+from tests.conftest import joined, say, updates
 from tests.console_helpers import PASSWORD, csrf_of, login
 
 HOURS = HandoffSettings(timezone="Asia/Jakarta", days=[1, 2, 3, 4, 5], start="08:00", end="17:00")
@@ -58,9 +58,34 @@ async def test_handoff_to_a_person_in_the_console_and_back_to_the_bot(chat, serv
     token = await csrf_of(chat, page)
     reply = {"csrf": token, "text": "Halo, saya petugas KP2MI. Sejak kapan?"}
     assert (await chat.post(f"{page}/message", data=reply)).status == 200
-    updates = await chat.get("/api/chat/updates", params={"sender": sender})
-    assert [m["text"] for m in (await updates.json())["messages"]] == [reply["text"]]
+    assert [m["text"] for m in await updates(chat, sender)] == [reply["text"]]
     assert (await chat.post(f"{page}/release", data={"csrf": token})).status == 200
-    updates = await chat.get("/api/chat/updates", params={"sender": sender})
-    assert "Percakapan dengan petugas selesai" in joined((await updates.json())["messages"])
+    assert "Percakapan dengan petugas selesai" in joined(await updates(chat, sender))
     assert "Halo! Saya asisten" in joined(await say(chat, sender, "halo"))
+
+
+@pytest.mark.e2e
+async def test_an_instruction_word_during_a_handoff_alerts_a_person_at_once(chat, servers) -> None:
+    """The bot is silent in a handoff, but "darurat" still opens the emergency path."""
+    from sqlalchemy import select
+
+    from pmi.models import Case, StaffAlert
+
+    sender = "handoff-darurat"
+    await say(chat, sender, "saya mau bicara dengan petugas")
+    assert await say(chat, sender, "gaji sy blm dibayar") == []
+    reply = joined(await say(chat, sender, "DARURAT tolong sy"))
+    assert "Petugas sudah diberi tahu sekarang" in reply and "+62 812 9007 0027" in reply
+    engine = create_engine(servers.database_url)
+    try:
+        async with create_sessionmaker(engine)() as s:
+            contact = await messages.get_contact(s, "webchat", sender)
+            assert contact is not None and contact.handoff  # a person still has the chat
+            case = await s.scalar(select(Case).where(Case.contact_id == contact.id))
+            assert case is not None and (case.priority, case.category) == ("urgent", "emergency")
+            alerts = (
+                await s.scalars(select(StaffAlert).where(StaffAlert.case_id == case.id))
+            ).all()
+            assert [a.reason for a in alerts] == ["new_urgent"]
+    finally:
+        await engine.dispose()

@@ -1,0 +1,220 @@
+"""`make eval-emergency`: the emergency triage on realistic emergencies and look-alikes.
+
+Sets (YAML, `items` of text / label / category / lang):
+- `tests/nlu/emergency_holdout_v3.yml`: held out, written separately after v1 and v2 were
+  spent, never read, trained or tuned on; the targets are measured on it;
+- `tests/nlu/emergency_holdout_v2.yml`: written separately after v1 was spent and measured
+  twice (its texts never read; between the runs training data and rules changed on the
+  evidence of the development sets) — both runs are in the report under `history`;
+- `tests/nlu/emergency_holdout.yml` (v1): written separately and measured once as held out
+  (that run is in `history`); its misses were then read and fixed, so it is now a
+  development set like the next one;
+- `tests/nlu/emergency_dev.yml`: the development set the decision rules were tuned on.
+
+Each set is parsed by this project's model (the triage decides clear / self_harm /
+possible / none) and by the model of the lexicon-override design it replaced (commit
+`BASELINE`: any danger phrase, or the classifier's top intent, opened an urgent case),
+trained from that commit's sources once and cached under `models/eval/`.
+
+Reported in `reports/emergency.json` and printed: recall of "clear or possible" on the
+emergencies (self-harm separately), and on the harmless look-alikes the share that opened
+an urgent case and the share that got the danger question, per category and language.
+Misses of the held-out set are counted, not listed: reading them would be tuning on it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from scripts.model import MODELS, RASA_BIN, ROOT, ensure_model, rasa_env
+
+BASELINE = "054845c"  # the last commit of the lexicon-override design
+SETS = {
+    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v3.yml",
+    "holdout_v2_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v2.yml",
+    "holdout_v1_spent": ROOT / "tests" / "nlu" / "emergency_holdout.yml",
+    "dev": ROOT / "tests" / "nlu" / "emergency_dev.yml",
+}
+# The runs of the earlier held-out sets while they were still held out (2026-12-02).
+HISTORY = [
+    {"set": "v1", "run": 1, "note": "first run; its misses were then read and fixed",
+     "triage": {"recall": 0.9749, "self_harm_recall": 1.0, "harmless_urgent": 0.1538,
+                "harmless_asked": 0.1346},
+     "lexicon_override": {"recall": 0.8442, "self_harm_recall": 0.7353,
+                          "harmless_urgent": 0.5513, "harmless_asked": 0.0}},
+    {"set": "v2", "run": 1, "note": "after the v1 fixes",
+     "triage": {"recall": 0.9556, "self_harm_recall": 0.9, "harmless_urgent": 0.0992,
+                "harmless_asked": 0.2443}},
+    {"set": "v2", "run": 2, "note": "after more training data and self-harm patterns",
+     "triage": {"recall": 0.9889, "self_harm_recall": 1.0, "harmless_urgent": 0.1069,
+                "harmless_asked": 0.3511}},
+]  # fmt: skip
+REPORT = ROOT / "reports" / "emergency.json"
+RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
+URGENT = ("clear", "self_harm")  # levels that open an urgent case and alert a mission
+REACHED = ("clear", "self_harm", "possible")  # levels that reach the emergency path
+TARGETS = {"recall": 0.98, "self_harm_recall": 1.0, "harmless_urgent": 0.10, "harmless_asked": 0.35}
+
+
+def say(text: str) -> None:
+    print(f"[eval-emergency] {text}", flush=True)
+
+
+def baseline_model() -> tuple[Path, Path]:
+    """The baseline's model and source tree (trained once from that commit, then cached)."""
+    source = MODELS / "eval" / f"baseline-src-{BASELINE}"
+    model = MODELS / "eval" / f"baseline-{BASELINE}.tar.gz"
+    if not source.exists():
+        source.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", BASELINE, "rasa_project", "data/danger_lexicon.yml"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    if not model.exists():
+        say(f"training the baseline model of commit {BASELINE} (once; a few minutes)…")
+        env = rasa_env()
+        env["PYTHONPATH"] = str(source)
+        rasa = source / "rasa_project"
+        subprocess.run(
+            [
+                str(RASA_BIN), "train", "--config", str(rasa / "config.yml"),
+                "--domain", str(rasa / "domain"), "--data", str(rasa / "data"),
+                "--out", str(model.parent), "--fixed-model-name", model.name[: -len(".tar.gz")],
+            ],
+            cwd=source,
+            env=env,
+            check=True,
+        )  # fmt: skip
+    return model, source
+
+
+def parse(model: Path, texts: list[str], pythonpath: Path) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "in.json", Path(tmp) / "out.json"
+        source.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        env = rasa_env()
+        env["PYTHONPATH"] = str(pythonpath)
+        subprocess.run(
+            [str(RASA_PYTHON), str(ROOT / "scripts" / "rasa_parse.py"), str(model), str(source),
+             str(target)],
+            cwd=pythonpath,
+            env=env,
+            check=True,
+        )  # fmt: skip
+        return json.loads(target.read_text(encoding="utf-8"))
+
+
+def level_of(parsed: dict, design: str) -> str:
+    if design == "triage":
+        return (parsed.get("triage") or {}).get("level") or "none"
+    # The lexicon-override design had one outcome only: the emergency path, or not.
+    return "clear" if parsed.get("intent") == "report_emergency" else "none"
+
+
+def rate(hits: int, total: int) -> float | None:
+    return round(hits / total, 4) if total else None
+
+
+def summarise(items: list[dict], levels: list[str], show_misses: bool) -> dict:
+    danger = [(i, lv) for i, lv in zip(items, levels, strict=True) if i["label"] == "danger"]
+    harmless = [(i, lv) for i, lv in zip(items, levels, strict=True) if i["label"] != "danger"]
+    out: dict = {
+        "emergencies": len(danger),
+        "harmless": len(harmless),
+        "recall": rate(sum(lv in REACHED for _, lv in danger), len(danger)),
+        "clear_on_emergencies": rate(sum(lv in URGENT for _, lv in danger), len(danger)),
+        "self_harm_recall": rate(
+            sum(lv in REACHED for i, lv in danger if i["category"] == "self_harm"),
+            sum(i["category"] == "self_harm" for i, _ in danger),
+        ),
+        "harmless_urgent": rate(sum(lv in URGENT for _, lv in harmless), len(harmless)),
+        "harmless_asked": rate(sum(lv == "possible" for _, lv in harmless), len(harmless)),
+    }
+    for key in ("category", "lang"):
+        groups: dict = defaultdict(lambda: defaultdict(list))
+        for item, level in zip(items, levels, strict=True):
+            groups[item["label"]][item[key]].append(level)
+        out[f"by_{key}"] = {
+            "danger": {
+                g: {"n": len(v), "recall": rate(sum(x in REACHED for x in v), len(v))}
+                for g, v in sorted(groups["danger"].items())
+            },
+            "harmless": {
+                g: {
+                    "n": len(v),
+                    "urgent": rate(sum(x in URGENT for x in v), len(v)),
+                    "asked": rate(sum(x == "possible" for x in v), len(v)),
+                }
+                for g, v in sorted(groups["harmless"].items())
+            },
+        }
+    missed = [i for i, lv in danger if lv not in REACHED]
+    alarmed = [i for i, lv in harmless if lv in URGENT]
+    out["missed"] = len(missed)
+    out["false_alarms"] = len(alarmed)
+    if show_misses:
+        out["missed_texts"] = [i["text"] for i in missed]
+        out["false_alarm_texts"] = [i["text"] for i in alarmed]
+    return out
+
+
+def main() -> int:
+    model = ensure_model()
+    baseline, baseline_src = baseline_model()
+    report: dict = {
+        "baseline_commit": BASELINE,
+        "targets": TARGETS,
+        "history": HISTORY,
+        "sets": {},
+    }
+    for name, path in SETS.items():
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        items = raw["items"]
+        texts = [i["text"] for i in items]
+        say(f"{name}: {len(items)} messages, this project's model")
+        ours = parse(model, texts, ROOT)
+        say(f"{name}: the baseline model ({BASELINE})")
+        theirs = parse(baseline, texts, baseline_src)
+        report["sets"][name] = {
+            "file": str(path.relative_to(ROOT)),
+            "written": str(raw.get("written")),
+            "triage": summarise(items, [level_of(p, "triage") for p in ours], name != "holdout"),
+            "lexicon_override": summarise(
+                items, [level_of(p, "baseline") for p in theirs], name != "holdout"
+            ),
+        }
+    REPORT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"\n{'set':<17} {'design':<17} {'recall':>7} {'self-harm':>9} "
+          f"{'harmless urgent':>16} {'harmless asked':>15}")  # fmt: skip
+    for name, result in report["sets"].items():
+        for design in ("triage", "lexicon_override"):
+            r = result[design]
+            print(
+                f"{name:<17} {design:<17} {r['recall']:>7} {r['self_harm_recall']!s:>9} "
+                f"{r['harmless_urgent']:>16} {r['harmless_asked']:>15}"
+            )
+    held = report["sets"]["holdout"]["triage"]
+    checks = {
+        "recall": held["recall"] >= TARGETS["recall"],
+        "self_harm_recall": (held["self_harm_recall"] or 0) >= TARGETS["self_harm_recall"],
+        "harmless_urgent": held["harmless_urgent"] <= TARGETS["harmless_urgent"],
+        "harmless_asked": held["harmless_asked"] <= TARGETS["harmless_asked"],
+    }
+    for key, ok in checks.items():
+        print(f"target {key} ({TARGETS[key]}) on the held-out set: {'OK' if ok else 'MISSED'}")
+    say(f"report in {REPORT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
