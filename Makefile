@@ -23,6 +23,7 @@ help:
 	@echo "make export-corrections - console intent corrections as NLU data in var/corrections/"
 	@echo "make model  - train the Rasa model if its inputs changed"
 	@echo "make eval-nlu - held-out NLU evaluation against Rasa's default and TF-IDF + LR"
+	@echo "make eval-emergency - emergency triage on held-out emergencies and look-alikes"
 	@echo "make test-scale - two Rasa servers and two apps on PostgreSQL + Redis, one killed"
 	@echo "make bench - latency, throughput, start-up, memory and accuracy: reports/bench.md"
 	@echo "make bench-policies - per-turn cost of other Rasa policy sets (Memoization, TED)"
@@ -83,6 +84,12 @@ bench-langid: $(VENV)/.installed
 
 eval-nlu: setup
 	$(PY) -m scripts.eval_nlu
+
+# Emergency triage on the held-out emergencies and look-alikes, next to the lexicon-override
+# design it replaced (its model is trained once from that commit and cached): reports/emergency.json
+.PHONY: eval-emergency
+eval-emergency: setup model
+	$(PY) -m scripts.eval_emergency
 
 # Slow (about 10 minutes), so not part of `make test`; BENCH_ARGS=--quick for a short run.
 .PHONY: bench

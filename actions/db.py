@@ -7,8 +7,10 @@ from functools import cache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actions.content import settings
+from pmi.contacts import ContactSheet, EmergencyLines
 from pmi.countries import CountryNames
 from pmi.db import create_engine, create_sessionmaker
+from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
 
@@ -20,7 +22,8 @@ def sessions() -> async_sessionmaker[AsyncSession]:
 
 @cache
 def missions() -> Missions:
-    return Missions.load(settings().content.missions_file)
+    content = settings().content
+    return Missions.load(content.missions_file, content.places_file)
 
 
 @cache
@@ -31,3 +34,13 @@ def labels() -> CaseLabels:
 @cache
 def country_names() -> CountryNames:
     return CountryNames.load(settings().content.country_names_file)
+
+
+@cache
+def contacts() -> ContactSheet:
+    content = settings().content
+    return ContactSheet(
+        missions(),
+        EmergencyLines.load(content.emergency_lines_file),
+        Replies.load(content.replies_file),
+    )

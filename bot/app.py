@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 import aiohttp
 import httpx
@@ -12,12 +13,14 @@ from aiohttp import web
 from sqlalchemy import text
 from telegram import Bot
 
-from bot import metrics, webchat
+from bot import language, metrics, webchat
 from bot.alerts import AlertService
 from bot.console import setup_console
+from bot.erasure import ErasureWorker
 from bot.keys import (
     ALERTS,
     ENGINE,
+    ERASURE,
     HTTP,
     MEDIA_FETCHER,
     MEDIA_STORE,
@@ -44,7 +47,7 @@ from bot.telegram import (
 )
 from bot.telegram_http import AiohttpRequest
 from bot.whatsapp import WhatsAppAdapter, WhatsAppMedia, WhatsAppSender, create_client
-from pmi.db import create_engine, create_sessionmaker
+from pmi.db import checkpoint, create_engine, create_sessionmaker
 from pmi.jsonlog import configure_logging
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
@@ -66,6 +69,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE] = engine
     app[SESSIONMAKER] = create_sessionmaker(engine)
     app[HTTP] = aiohttp.ClientSession()
+    await asyncio.to_thread(language.warm_up)  # never on a worker's first message
     rasa = RasaClient(
         app[HTTP], settings.rasa.url, settings.rasa.timeout_seconds, settings.rasa.token
     )
@@ -106,7 +110,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             settings.language.default,
         ),
         outbox=app[OUTBOX],
+        case_limits=app[webchat.GUARD].urgent if webchat.GUARD in app else None,
+        on_erasure=partial(_after_erasure, app),
     )
+    app[ERASURE] = ErasureWorker(app[SESSIONMAKER], rasa)
     app[MEDIA_STORE] = MediaStore(settings.media.dir)
     app[MEDIA_FETCHER] = MediaFetcher(
         app[SESSIONMAKER], app[MEDIA_STORE], media_sources, settings.media.max_bytes
@@ -115,7 +122,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if whatsapp.enabled:
         app[WHATSAPP] = WhatsAppAdapter(whatsapp, app[RELAY], app[SESSIONMAKER], on_media)
     if bot is not None:
-        app[TELEGRAM] = TelegramAdapter(bot, app[RELAY], telegram.webhook_secret, on_media)
+        app[TELEGRAM] = TelegramAdapter(
+            bot,
+            app[RELAY],
+            telegram.webhook_secret,
+            on_media,
+            group_notice=replies.get("group_not_supported", settings.language.default),
+        )
         if _telegram_webhook(settings):
             await bot.set_webhook(
                 f"{settings.app.public_url}/telegram/webhook",
@@ -138,9 +151,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(app[OUTBOX].run(), name="outbox"),
         asyncio.create_task(app[MEDIA_FETCHER].run(), name="media-fetcher"),
         asyncio.create_task(
-            run_retention_loop(app[SESSIONMAKER], settings.retention, rasa.forget),
+            run_retention_loop(app[SESSIONMAKER], settings.retention, rasa.prune),
             name="retention",
         ),
+        asyncio.create_task(app[ERASURE].run(), name="erasure"),
     ]
     yield
     if TELEGRAM in app:
@@ -165,13 +179,21 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         logger.warning("shutdown: database connections did not close in time")
 
 
+async def _after_erasure(app: web.Application, files: list[str]) -> None:
+    """After a worker's erasure is committed: her files, Rasa's copy, SQLite's log."""
+    for key in files:
+        app[MEDIA_STORE].delete(key)
+    app[ERASURE].notify()
+    await checkpoint(app[ENGINE])
+
+
 async def health(_: web.Request) -> web.Response:
     """Liveness: the process answers."""
     return web.json_response({"status": "ok"})
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    """Prometheus metrics (loopback, or a bearer token when METRICS_TOKEN is set)."""
+    """Prometheus metrics (the bearer token if METRICS_TOKEN is set, else loopback only)."""
     if not metrics.allowed(request, request.app[SETTINGS].app.metrics_token):
         raise web.HTTPForbidden(text="metrics are not public")
     async with request.app[SESSIONMAKER]() as s:

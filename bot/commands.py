@@ -18,6 +18,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pmi import announcements
@@ -46,7 +47,7 @@ MY_DATA = {"/dataku", "/mydata", "/data"}
 MY_DATA_PHRASES = {"data saya", "dataku", "lihat data saya", "data apa yang disimpan", "my data"}
 CHANNEL_NAMES = {"webchat": "Web chat", "telegram": "Telegram", "whatsapp": "WhatsApp"}
 LANGUAGE_NAMES = {"id": "Bahasa Indonesia", "en": "English", "ms": "Bahasa Melayu"}
-_PHRASE_END = re.compile(r"[\s.!?]+$")
+PHRASE_END = re.compile(r"[\s.!?]+$")
 CONFIRM_DELETE = "/confirm_delete"
 CANCEL_DELETE = "/cancel_delete"
 
@@ -60,6 +61,7 @@ class CommandReply:
     my_data: bool = False  # the text is built by `my_data_text` (it needs the database)
     subscribe: bool | None = None  # announcements: True subscribes (to `country`), False stops
     country: str = ""
+    confirm: str | None = None  # the reply asks a yes/no question the next message may answer
 
 
 def chosen_language(text: str, supported: tuple[str, ...]) -> str | None:
@@ -78,7 +80,7 @@ def app_command(
 ) -> CommandReply | None:
     """The app's own answer to a command, or None if the message is for Rasa."""
     command = text.strip().split("@", 1)[0].split(" ", 1)[0].lower()
-    phrase = " ".join(_PHRASE_END.sub("", text.strip().lower()).split())
+    phrase = " ".join(PHRASE_END.sub("", text.strip().lower()).split())
     if command in MY_DATA or phrase in MY_DATA_PHRASES:
         return CommandReply("", [], my_data=True)
     if command in START:
@@ -90,7 +92,7 @@ def app_command(
             {"title": replies.get("delete_yes", language), "payload": CONFIRM_DELETE},
             {"title": replies.get("delete_no", language), "payload": CANCEL_DELETE},
         ]
-        return CommandReply(replies.get("delete_confirm", language), buttons)
+        return CommandReply(replies.get("delete_confirm", language), buttons, confirm="delete")
     if command == CONFIRM_DELETE:
         return CommandReply(replies.get("delete_done", language), [], forget=True)
     if command == CANCEL_DELETE:
@@ -104,6 +106,12 @@ def app_command(
     if chosen:
         return CommandReply(replies.get("language_set", chosen), [], chosen)
     return None
+
+
+def load_phrases(path: Path, key: str) -> frozenset[str]:
+    """A list of whole-message phrases from `data/commands.yml`, normalised as compared."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return frozenset(" ".join(str(p).lower().split()) for p in raw.get(key) or ())
 
 
 @lru_cache(maxsize=4)

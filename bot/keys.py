@@ -7,6 +7,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerts import AlertService
+from bot.erasure import ErasureWorker
 from bot.media import MediaFetcher
 from bot.metrics import Metrics
 from bot.outbox import Outbox
@@ -28,3 +29,4 @@ METRICS = web.AppKey("metrics", Metrics)
 WHATSAPP = web.AppKey("whatsapp", WhatsAppAdapter)
 MEDIA_FETCHER = web.AppKey("media_fetcher", MediaFetcher)
 MEDIA_STORE = web.AppKey("media_store", MediaStore)
+ERASURE = web.AppKey("erasure", ErasureWorker)

@@ -33,6 +33,7 @@ _WORD = re.compile(r"[a-z]+")
 SWITCH_MARGIN = 0.35
 # Pseudo-count added to every language: little evidence stays close to "don't know".
 PRIOR = 1.0
+LANGDETECT_MAX_CHARS = 300
 # Weight of langdetect's restricted probabilities when no known word was found, reached
 # from this many words on (langdetect is unreliable on a word or two).
 LANGDETECT_WEIGHT = 2.0
@@ -180,7 +181,9 @@ def _langdetect_scores(text: str, supported: tuple[str, ...]) -> tuple[dict[str,
     """langdetect restricted to the supported languages; Indonesian/Malay count as shared."""
     DetectorFactory.seed = 0  # langdetect is random by default; make it repeatable
     try:
-        guesses = detect_langs(text)
+        # The first characters say the language as well as the whole text, and langdetect's
+        # time grows with the length: a long message would block the event loop.
+        guesses = detect_langs(text[:LANGDETECT_MAX_CHARS])
     except LangDetectException:
         return {}, 0.0
     probs = {g.lang: g.prob for g in guesses if g.lang in supported}
@@ -190,6 +193,11 @@ def _langdetect_scores(text: str, supported: tuple[str, ...]) -> tuple[dict[str,
     weight = LANGDETECT_WEIGHT * min(1.0, len(_WORD.findall(text)) / LANGDETECT_FULL_WORDS)
     shared = (probs.get("id", 0.0) + probs.get("ms", 0.0)) / total
     return {"en": weight * probs.get("en", 0.0) / total}, weight * shared
+
+
+def warm_up() -> None:
+    """Load langdetect's profiles now (about 0.4 s the first time), not on a worker's message."""
+    _langdetect_scores("warm up the language profiles", ("id", "en"))
 
 
 def detect_scores(text: str, supported: Iterable[str] = ("id", "en", "ms")) -> Detection | None:

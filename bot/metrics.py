@@ -1,7 +1,9 @@
 """Prometheus metrics of the app: messages in and out, turn latency, queues, urgent cases.
 
-`GET /metrics` answers loopback clients, or anyone presenting `METRICS_TOKEN` as a
-bearer token when one is configured (for a scraper behind the reverse proxy).
+`GET /metrics` needs `METRICS_TOKEN` as a bearer token when one is configured, from every
+client; without one it answers only a loopback client that came through no proxy (no
+`X-Forwarded-For` or `Forwarded` header: behind a proxy on the same host, every request
+comes from loopback).
 """
 
 from __future__ import annotations
@@ -83,10 +85,16 @@ class Metrics:
         )
 
 
+PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
 def allowed(request: web.Request, token: str | None) -> bool:
+    """The bearer token when one is set; else a loopback peer with no proxy header."""
     if token:
         given = request.headers.get("Authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False
     try:
         return ipaddress.ip_address(request.remote or "").is_loopback
     except ValueError:

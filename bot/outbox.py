@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased
 
 from bot.metrics import Metrics
 from pmi.db import utcnow
-from pmi.messages import WINDOW_CLOSED
+from pmi.messages import ERASURE_DONE, WINDOW_CLOSED, finish_erasure
 from pmi.models import Contact, OutboundMessage, OutboundStatus
 
 logger = logging.getLogger(__name__)
@@ -367,21 +367,29 @@ class Outbox:
         external_id: str | None,
         attempted: bool,
     ) -> bool:
-        """Mark a message sent in one statement (the common case: nothing to load)."""
-        result = await s.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.id == message_id)
-            .values(
-                status=OutboundStatus.SENT,
-                sent_at=utcnow(),
-                next_attempt_at=None,
-                last_error=None,
-                external_id=external_id,
-                attempts=OutboundMessage.attempts + int(attempted),
+        """Mark a message sent in one statement (the common case: nothing to load).
+
+        The delivered confirmation of an erasure also deletes its contact row.
+        """
+        row = (
+            await s.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.id == message_id)
+                .values(
+                    status=OutboundStatus.SENT,
+                    sent_at=utcnow(),
+                    next_attempt_at=None,
+                    last_error=None,
+                    external_id=external_id,
+                    attempts=OutboundMessage.attempts + int(attempted),
+                )
+                .returning(OutboundMessage.kind, OutboundMessage.contact_id)
             )
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
+        ).first()
+        if row is None:
             return False  # erased meanwhile (the worker deleted their data)
+        if row.kind == ERASURE_DONE:
+            await finish_erasure(s, row.contact_id)
         self._metrics.outbound.labels(channel).inc()
         return True
 

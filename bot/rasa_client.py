@@ -54,25 +54,35 @@ class RasaClient:
         self, http: aiohttp.ClientSession, base_url: str, timeout: float, token: str | None = None
     ) -> None:
         self._http = http
-        self._base = base_url.rstrip("/")
-        self._url = self._base + "/webhooks/relay/webhook"
+        self._base = base_url.rstrip("/") + "/webhooks/relay"
+        self._url = self._base + "/webhook"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._token = token
+        # The relay channel's token, in a header (never in a URL, where proxies log it).
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """POST to the relay channel; the JSON answer, or None if Rasa could not do it."""
+        try:
+            async with self._http.post(
+                self._base + path, json=body, headers=self._headers, timeout=self._timeout
+            ) as resp:
+                if resp.status != 200:
+                    logger.warning("rasa %s answered HTTP %s", path, resp.status)
+                    return None
+                answer = await resp.json()
+                return answer if isinstance(answer, dict) else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            logger.warning("rasa %s unreachable: %s", path, exc.__class__.__name__)
+            return None
 
     async def forget(self, sender: str) -> bool:
-        """Erase a conversation's tracker in Rasa (replace its events with none)."""
-        if not self._token:
-            logger.warning("no RASA_TOKEN: a forgotten conversation stays in Rasa's tracker")
-            return False
-        url = f"{self._base}/conversations/{sender}/tracker/events"
-        try:
-            async with self._http.put(
-                url, json=[], params={"token": self._token}, timeout=self._timeout
-            ) as resp:
-                return resp.status == 200
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            logger.warning("could not erase a conversation in Rasa: %s", exc.__class__.__name__)
-            return False
+        """Delete a conversation from Rasa's tracker store; True once Rasa confirmed it."""
+        return await self._post("/erase", {"sender": sender}) is not None
+
+    async def prune(self, before: float) -> int | None:
+        """Delete Rasa's events older than `before` (UNIX time); how many, None on failure."""
+        answer = await self._post("/prune", {"before": before})
+        return int(answer.get("pruned", 0)) if answer is not None else None
 
     async def send(
         self, sender: str, text: str, message_id: int | str, metadata: dict[str, Any]
@@ -84,7 +94,9 @@ class RasaClient:
             "metadata": {**metadata, "message_id": str(message_id)},
         }
         try:
-            async with self._http.post(self._url, json=payload, timeout=self._timeout) as resp:
+            async with self._http.post(
+                self._url, json=payload, headers=self._headers, timeout=self._timeout
+            ) as resp:
                 if resp.status != 200:
                     raise RasaUnavailable(f"rasa answered HTTP {resp.status}")
                 body = await resp.json()

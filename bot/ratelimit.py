@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +30,18 @@ from pmi.settings import RateLimitSettings
 logger = logging.getLogger(__name__)
 
 NOTICE = "slow_down"  # reply key in data/replies.yml and outbox kind
+
+
+class CaseLimits(Protocol):
+    """Caps the urgent cases some contacts may open (the web chat's, per client address).
+
+    The relay asks `reached` before a turn (then Rasa gets `case_limit_reached` and the
+    actions open no case) and reports each turn it ran, uncapped, with `count`.
+    """
+
+    def reached(self, contact_id: int) -> bool: ...
+
+    def count(self, contact_id: int, intent: str | None) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -11,32 +11,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.commands import CommandReply, app_command, my_data_text
+from bot.app_steps import MEDIA_ACK, AppSteps
 from bot.language import decide_language
 from bot.locks import ContactLocks
 from bot.metrics import Metrics
 from bot.outbox import Lease, Outbox
 from bot.rasa_client import RasaClient, RasaUnavailable, Turn
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import CaseLimits, RateLimiter
 from bot.sanitize import clean_text
-from pmi import announcements, messages
 from pmi import media as media_records
+from pmi import messages
+from pmi.contacts import ContactSheet, EmergencyLines
+from pmi.danger import Triage
 from pmi.db import utcnow
 from pmi.knowledge import Replies
 from pmi.media import MediaRef
-from pmi.models import Contact, InboundMessage, InboundStatus, OutboundMessage
-from pmi.privacy import forget_contact
+from pmi.missions import Missions
+from pmi.models import Contact, InboundStatus, OutboundMessage
 from pmi.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 HOLDING = "holding"
-MEDIA_ACK = "media_ack"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class _Step:
     stop: bool = False  # nothing (more) to do now
     queued: bool = False  # replies were queued for the outbox workers
     turn: _Ask | None = None  # Rasa must answer this
+    erased: list[str] | None = None  # the worker's data was erased (her files' storage keys)
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,15 @@ class Relay:
         metrics: Metrics | None = None,
         limiter: RateLimiter | None = None,
         outbox: Outbox | None = None,
+        case_limits: CaseLimits | None = None,
+        on_erasure: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
-        """`outbox`: where replies go; the relay leases a turn's replies and starts them."""
+        """`outbox`: where replies go; the relay leases a turn's replies and starts them.
+
+        `on_erasure`: called after a worker's erasure is committed, with her files' storage
+        keys (to delete the files, wake the erasure worker, checkpoint SQLite).
+        `case_limits`: a contact over it gets `case_limit_reached` in Rasa's metadata.
+        """
         self._metrics = metrics or Metrics()
         self._settings = settings
         self._sessions = sessionmaker
@@ -95,7 +105,17 @@ class Relay:
         self._replies = replies
         self._limiter = limiter
         self._outbox = outbox
+        self._case_limits = case_limits
+        self._on_erasure = on_erasure
         self._locks = ContactLocks.for_sessions(sessionmaker)  # across processes on PostgreSQL
+        content = settings.content
+        self._triage = Triage.load(content.danger_lexicon_file)
+        contacts = ContactSheet(
+            Missions.load(content.missions_file, content.places_file),
+            EmergencyLines.load(content.emergency_lines_file),
+            replies,
+        )
+        self._steps = AppSteps(settings, replies, contacts)
 
     async def receive(
         self,
@@ -137,6 +157,8 @@ class Relay:
                 while True:
                     async with self._sessions() as s, s.begin():
                         step = await self._next(s, contact_id, hint, first)
+                    if step.erased is not None and self._on_erasure is not None:
+                        await self._on_erasure(step.erased)
                     first = False
                     queued = queued or step.queued
                     if step.stop:
@@ -145,12 +167,14 @@ class Relay:
                         continue  # handled without Rasa (a command, a file, a handoff)
                     ask = step.turn
                     started = time.monotonic()
+                    capped = bool(self._case_limits and self._case_limits.reached(contact_id))
+                    metadata = {"language": ask.language, "channel": ask.contact.channel}
                     try:
                         turn = await self._rasa.send(
                             ask.sender,
                             ask.text,
                             ask.inbound_id,
-                            {"language": ask.language, "channel": ask.contact.channel},
+                            {**metadata, "case_limit_reached": True} if capped else metadata,
                         )
                     except RasaUnavailable as exc:
                         self._metrics.rasa_unavailable.inc()
@@ -158,6 +182,8 @@ class Relay:
                         queued = await self._hold(contact_id, ask.language) or queued
                         return False
                     recorded = await self._record_turn(ask, turn)
+                    if self._case_limits and not capped and not turn.replayed:
+                        self._case_limits.count(contact_id, turn.intent)
                     self._metrics.turn_seconds.observe(time.monotonic() - started)
                     if recorded.lease is not None and self._outbox is not None:
                         self._outbox.start(recorded.lease)
@@ -184,22 +210,30 @@ class Relay:
             return _Step(stop=True, queued=True)
         supported = tuple(self._settings.language.supported)
         current = contact.language or hint or self._settings.language.default
-        command = app_command(inbound.text, current, self._replies, supported)
+        steps = self._steps
+        command = steps.command(contact, inbound.text, current, supported)
         if command is not None:
-            await self._answer_command(s, contact, inbound, command, current)
-            return _Step(queued=True)
+            erased = await steps.answer_command(s, contact, inbound, command, current)
+            return _Step(queued=True, erased=erased)
         queued = False
         if media_kind is not None and not await messages.has_reply(s, inbound.id, MEDIA_ACK):
             # Acknowledge the file once; a caption then goes on like any text.
-            await self._acknowledge_media(s, contact.id, inbound.id, media_kind, current)
+            await steps.acknowledge_media(s, contact.id, inbound.id, media_kind, current)
             queued = True
             if not inbound.text.strip():
                 await messages.mark_inbound_done(s, inbound, current)
                 return _Step(queued=True)
+        if contact.unsafe_since is not None and steps.is_safe_again(inbound.text):
+            await steps.mark_safe(s, contact, inbound, current)
+            return _Step(queued=True)
         if contact.handoff:
-            # A person has the conversation: the message waits for them.
+            # A person has the conversation: the message waits for them, but a word that
+            # always opens the emergency path ("darurat") alerts them at once.
             inbound.status = InboundStatus.HANDOFF
             inbound.processed_at = utcnow()
+            if self._triage.is_instruction(inbound.text):
+                await steps.handoff_emergency(s, contact, inbound, current)
+                queued = True
             return _Step(queued=queued)
         language = decide_language(
             inbound.text,
@@ -247,40 +281,6 @@ class Relay:
         if turn.replayed:
             logger.info("inbound_id=%s: rasa had already answered it", ask.inbound_id)
         return _Recorded(lease, bool(replies), more)
-
-    async def _acknowledge_media(
-        self, s: AsyncSession, contact_id: int, inbound_id: int, kind: str, language: str
-    ) -> None:
-        """Tell the worker the file was received (a voice note: please also type it)."""
-        text = self._replies.get(f"{kind}_received", language)
-        await messages.add_outbound(s, contact_id, text, kind=MEDIA_ACK, inbound_id=inbound_id)
-
-    async def _answer_command(
-        self,
-        s: AsyncSession,
-        contact: Contact,
-        inbound: InboundMessage,
-        command: CommandReply,
-        language: str,
-    ) -> None:
-        """Reply to a command the app handles itself (no Rasa involved)."""
-        inbound_id: int | None = inbound.id
-        await messages.mark_inbound_done(s, inbound, command.language or language)
-        if command.forget:
-            await self._rasa.forget(await forget_contact(s, contact))
-            inbound_id = None  # the message itself was erased with the rest
-        if command.language:
-            contact.language, contact.language_chosen = command.language, True
-        if command.subscribe is not None:
-            countries = announcements.country_names(self._settings.content.country_names_file)
-            await announcements.set_subscription(
-                s, contact, command.subscribe, command.country, countries
-            )
-        text = command.text
-        if command.my_data:
-            labels = self._settings.content.case_labels_file
-            text = await my_data_text(s, contact, language, self._replies, labels)
-        await messages.add_outbound(s, contact.id, text, command.buttons, inbound_id=inbound_id)
 
     async def _hold(self, contact_id: int, language: str) -> bool:
         """Queue one holding reply per outage, not one per message; True if queued now."""

@@ -33,6 +33,8 @@ CALLBACK_LIMIT = 64  # bytes Telegram allows in callback_data
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_SECONDS = 10  # long-polling timeout of getUpdates
+PRIVATE = "private"  # only private chats are workers; groups and channels are not stored
+GROUPS_REMEMBERED = 10_000  # groups told once (in memory: at most one notice per process)
 
 
 def keyboard(buttons: list[dict[str, str]]) -> InlineKeyboardMarkup | None:
@@ -177,16 +179,37 @@ class TelegramAdapter:
         relay: Relay,
         secret: str | None,
         on_media: Callable[[], None] | None = None,
+        group_notice: str | None = None,
     ) -> None:
+        """`group_notice`: the one reply a group or channel gets (data/replies.yml)."""
         self.bot = bot
+        self._group_notice = group_notice
         self._on_media = on_media
         self._relay = relay
         self._secret = secret
         self._tasks: set[asyncio.Task[None]] = set()
         self._polling: asyncio.Task[None] | None = None
+        self._groups_told: set[int] = set()
+
+    async def _not_private(self, update: Update) -> bool:
+        """A group or channel update: stored nowhere; one polite notice per group at most."""
+        message = update.effective_message
+        chat = message.chat if message is not None else None
+        if chat is None or chat.type == PRIVATE:
+            return False
+        told = chat.id in self._groups_told or len(self._groups_told) >= GROUPS_REMEMBERED
+        if self._group_notice and not told:
+            self._groups_told.add(chat.id)
+            try:
+                await self.bot.send_message(chat_id=chat.id, text=self._group_notice)
+            except (BadRequest, Forbidden, NetworkError) as exc:
+                logger.info("group notice not sent: %s", exc)
+        return True
 
     async def store(self, update: Update) -> tuple[int, str | None] | None:
         """Store the update's message; None if it carries nothing for us or is a duplicate."""
+        if await self._not_private(update):
+            return None
         media = None
         if update.callback_query is not None:
             query = update.callback_query

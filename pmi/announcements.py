@@ -125,6 +125,7 @@ async def audience(
         query = query.where(AnnouncementSubscription.country == announcement.country)
     if announcement.language:
         query = query.where(language == announcement.language)
+    query = query.where(Contact.unsafe_since.is_(None))  # not safe to write to: none at all
     return (await s.scalars(query.order_by(Contact.id))).all()
 
 

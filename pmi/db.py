@@ -6,6 +6,7 @@ at shutdown.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,6 +61,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def private_file(path: Path) -> None:
+    """Create `path` (and its folder) readable by the owner only, if it does not exist.
+
+    SQLite gives its -wal and -shm files the permissions of the database file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+
+
+async def checkpoint(engine: AsyncEngine) -> None:
+    """SQLite: move the write-ahead log into the file and truncate it (after an erasure)."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+
+
 def async_url(url: str) -> str:
     """Return `url` with an async driver; relative SQLite paths are taken from the repo root."""
     parsed = make_url(url)
@@ -70,7 +91,7 @@ def async_url(url: str) -> str:
             path = Path(parsed.database)
             if not path.is_absolute():
                 path = ROOT / path
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
             parsed = parsed.set(database=str(path))
     elif backend == "postgresql":
         parsed = parsed.set(drivername="postgresql+asyncpg")
@@ -108,6 +129,9 @@ def create_engine(url: str, **kwargs: object) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=10000")
+            # Deleted content is overwritten with zeros, so an erasure leaves no readable text
+            # in the file (with `checkpoint` after it, none in the write-ahead log either).
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         # IMMEDIATE: take the write lock at the start, so that two transactions never

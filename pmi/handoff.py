@@ -38,9 +38,12 @@ async def start_handoff(s: AsyncSession, contact: Contact) -> None:
     contact.handoff = True
 
 
-async def staff_reply(s: AsyncSession, contact: Contact, text: str) -> None:
-    """Queue a staff member's message for delivery on the worker's channel."""
-    await messages.add_outbound(s, contact.id, text, kind=STAFF)
+async def staff_reply(
+    s: AsyncSession, contact: Contact, text: str, *, override: bool = False
+) -> None:
+    """Queue a staff member's message for the worker's channel (held if it is not safe,
+    unless `override`: the officer chose to send it anyway, after a warning)."""
+    await messages.add_outbound(s, contact.id, text, kind=STAFF, override=override)
 
 
 async def end_handoff(s: AsyncSession, contact: Contact, notice: str) -> None:

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pmi import safety
 from pmi.db import utcnow
 from pmi.models import (
     Contact,
@@ -22,6 +23,8 @@ from pmi.models import (
     OutboundStatus,
 )
 
+# The kind of the confirmation of an erasure: once it is delivered, the contact row goes.
+ERASURE_DONE = "erasure_done"
 # `last_error` of a reply held until the worker writes again (WhatsApp's 24-hour window).
 WINDOW_CLOSED = "outside the 24-hour window: waiting for the worker to write"
 # Channels with such a window (WhatsApp Cloud API: free-form replies only within 24 hours).
@@ -40,6 +43,7 @@ async def get_or_create_contact(s: AsyncSession, channel: str, channel_user_id: 
     """Return the contact, creating it; safe when two processes race to create it."""
     contact = await get_contact(s, channel, channel_user_id)
     if contact is not None:
+        contact.erased_at = None  # she writes again after an erasure: a new conversation
         return contact
     try:
         async with s.begin_nested():
@@ -213,13 +217,22 @@ async def add_outbound(
     *,
     inbound_id: int | None = None,
     kind: str = "reply",
+    override: bool = False,
 ) -> OutboundMessage:
+    """Queue a message; an automatic one is held if the chat is not safe (`pmi.safety`).
+
+    `override`: an officer chose to send it anyway (the console audits that).
+    """
+    status = OutboundStatus.PENDING
+    if kind in safety.AUTOMATIC_KINDS and not override:
+        status = safety.held_status(await safety.is_unsafe(s, contact_id), kind)
     message = OutboundMessage(
         contact_id=contact_id,
         inbound_id=inbound_id,
         text=text,
         buttons=buttons or [],
         kind=kind,
+        status=status,
     )
     s.add(message)
     await s.flush()
@@ -267,7 +280,15 @@ async def take_pending_outbound(s: AsyncSession, contact_id: int) -> list[Outbou
                 status=OutboundStatus.SENT, sent_at=utcnow(), attempts=OutboundMessage.attempts + 1
             )
         )
+        if any(m.kind == ERASURE_DONE for m in rows):
+            await finish_erasure(s, contact_id)
     return list(rows)
+
+
+async def finish_erasure(s: AsyncSession, contact_id: int) -> None:
+    """An erasure's confirmation was delivered: delete the contact row (her channel id), and
+    with it the confirmation, unless she has written again since."""
+    await s.execute(delete(Contact).where(Contact.id == contact_id, Contact.erased_at.is_not(None)))
 
 
 async def conversation(

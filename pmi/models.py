@@ -21,6 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from pmi.db import Base, UTCDateTime, utcnow
 
+# The console login's tables (on the same metadata), also importable from here.
+from pmi.login_models import LoginThrottle, StaffLoginChallenge, StaffRecoveryCode  # noqa: F401
+
 Timestamp = UTCDateTime()
 
 
@@ -44,6 +47,15 @@ class Contact(Base):
     handoff: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     last_inbound_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Set when the worker said it is not safe to send her messages (someone may read her
+    # phone): the outbox then holds everything she did not just ask for (`pmi.safety`).
+    unsafe_since: Mapped[datetime | None] = mapped_column(Timestamp)
+    # A question the app asked and waits for a typed answer to ("delete": /hapus was asked).
+    pending_confirm: Mapped[str | None] = mapped_column(String(16))
+    pending_confirm_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # The worker erased her data: the row (her channel id) goes once the confirmation is
+    # delivered (`pmi.privacy.finish_erasure`), or at the next retention round.
+    erased_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class InboundStatus:
@@ -109,6 +121,7 @@ class OutboundStatus:
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    HELD = "held"  # not safe to send to this chat now (`pmi.safety`); never claimed
 
 
 class OutboundMessage(Base):
@@ -167,8 +180,9 @@ class Case(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(10), unique=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
-    # Rasa conversation id (the contact's public id): the link to the transcript.
-    conversation_id: Mapped[str] = mapped_column(String(64))
+    # Rasa conversation id (the contact's public id): the link to the transcript. None once
+    # anonymised, so that no sender id can ever match an erased worker's case.
+    conversation_id: Mapped[str | None] = mapped_column(String(64))
     # The worker's message that filed it: a turn run again files nothing new.
     origin_message_id: Mapped[str | None] = mapped_column(String(64))
     priority: Mapped[str] = mapped_column(String(8), default=Priority.NORMAL)
@@ -181,6 +195,8 @@ class Case(Base):
     description: Mapped[str | None] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(Text)
     safe_to_reply: Mapped[str | None] = mapped_column(String(8))
+    # How officers may reach the worker when the chat is not safe, in her words ("none": no way).
+    safe_contact: Mapped[str | None] = mapped_column(Text)
     contact_method: Mapped[str | None] = mapped_column(String(8))
     phone: Mapped[str | None] = mapped_column(String(32))
     language: Mapped[str] = mapped_column(String(8), default="id")
@@ -268,6 +284,11 @@ class StaffUser(Base):
     mission_code: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    # Two-factor authentication (`pmi.twofactor`): the TOTP secret, encrypted with the
+    # console key; None until the user has confirmed an authenticator app.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # a used code is not taken again
 
 
 class StaffSession(Base):
@@ -281,18 +302,6 @@ class StaffSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
-
-
-class LoginAttempt(Base):
-    """Failed logins, for throttling (kept in the database so every app process sees them)."""
-
-    __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_username_at", "username", "at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64))
-    ip: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class AuditEntry(Base):
@@ -367,3 +376,19 @@ class Announcement(Base):
     sent_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ErasureRequest(Base):
+    """A conversation to delete from Rasa's tracker store, retried until Rasa confirms it.
+
+    Holds only the (random) conversation id; the row itself is deleted once done.
+    """
+
+    __tablename__ = "erasure_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_error: Mapped[str | None] = mapped_column(String(255))

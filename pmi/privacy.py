@@ -1,9 +1,12 @@
 """Workers' data rights (UU 27/2022): see what is stored, erase it; masking for staff views.
 
-Erasure deletes a contact's messages and anonymises their cases: cases keep what statistics
-need (category, country, mission, priority, status, dates) and lose everything that
-identifies or describes the person. Retention (`pmi.retention`) anonymises old closed cases
-with the same function.
+Erasure deletes a contact's messages, files and subscriptions and anonymises their cases:
+cases keep what statistics need (category, country, mission, priority, status, dates) and
+lose everything that identifies or describes the person, including the link to the
+conversation. Rasa's copy is deleted through the erasure queue (`pmi.erasure`), and the
+contact row itself (the WhatsApp number or Telegram chat id) once the confirmation is
+delivered (`pmi.messages.finish_erasure`). Retention (`pmi.retention`) anonymises old closed
+cases with the same function.
 """
 
 from __future__ import annotations
@@ -15,18 +18,21 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pmi import erasure
 from pmi.cases import add_event
+from pmi.db import utcnow
 from pmi.models import (
     AnnouncementSubscription,
     Case,
     CaseEvent,
     Contact,
     InboundMessage,
+    Media,
     OutboundMessage,
     new_public_id,
 )
 
-ANONYMISED = "anonymised"
+ANONYMISED = "anonymised"  # the kind of the case event that records it
 PERSONAL_FIELDS = (
     "city",
     "employer",
@@ -35,6 +41,7 @@ PERSONAL_FIELDS = (
     "location",
     "phone",
     "safe_to_reply",
+    "safe_contact",
 )
 
 
@@ -43,7 +50,7 @@ async def anonymise_case(s: AsyncSession, case: Case, actor: str) -> None:
     for field in PERSONAL_FIELDS:
         setattr(case, field, None)
     case.contact_id = None
-    case.conversation_id = ANONYMISED
+    case.conversation_id = None  # no sender id can match an erased worker's case
     events = (await s.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))).all()
     for event in events:
         if "text" in (event.detail or {}):
@@ -51,9 +58,18 @@ async def anonymise_case(s: AsyncSession, case: Case, actor: str) -> None:
     await add_event(s, case, ANONYMISED, {}, actor=actor)
 
 
-async def forget_contact(s: AsyncSession, contact: Contact) -> str:
-    """Erase a contact's personal data; return the old conversation id (to erase in Rasa)."""
+async def forget_contact(s: AsyncSession, contact: Contact) -> list[str]:
+    """Erase a contact's personal data, and queue Rasa's copy for deletion.
+
+    Returns the storage keys of the contact's files, to delete from the media store once
+    the transaction is committed.
+    """
     old_conversation = contact.public_id
+    files = [
+        key
+        for key in await s.scalars(select(Media.storage_key).where(Media.contact_id == contact.id))
+        if key
+    ]
     await s.execute(delete(OutboundMessage).where(OutboundMessage.contact_id == contact.id))
     await s.execute(delete(InboundMessage).where(InboundMessage.contact_id == contact.id))
     # (their photos and voice notes go with the messages; the files are swept by the app)
@@ -69,10 +85,13 @@ async def forget_contact(s: AsyncSession, contact: Contact) -> str:
     ).all()
     for case in cases:
         await anonymise_case(s, case, actor="worker")
+    await erasure.queue(s, old_conversation)
     # A new conversation id: the bot starts afresh and nothing links back to the old one.
     contact.public_id = new_public_id()
     contact.language, contact.language_chosen, contact.handoff = None, False, False
-    return old_conversation
+    contact.unsafe_since = contact.pending_confirm = contact.pending_confirm_at = None
+    contact.erased_at = utcnow()
+    return files
 
 
 # --- what is stored about a worker (/dataku) ------------------------------------------

@@ -5,7 +5,11 @@ Settings `retention.transcript_days` and `retention.closed_case_days` (config.ym
 - messages (both ways) older than `transcript_days` are deleted, except those of a worker
   who still has an open case (staff need the conversation while they work on it);
 - workers with no message left, no open case and no activity for `transcript_days` are
-  deleted, so their channel id (a phone number on WhatsApp) goes too;
+  deleted, so their channel id (a phone number on WhatsApp) goes too, and their Rasa
+  conversation is queued for deletion (`pmi.erasure`); Rasa's events older than
+  `transcript_days` are deleted for everyone (the caller's `prune`);
+- workers who erased their data and whose confirmation could not be delivered within a
+  day are deleted;
 - resolved and closed cases not updated for `closed_case_days` are anonymised exactly as on
   a worker's own erasure request (`pmi.privacy.anonymise_case`): category, country, mission,
   priority, status and dates stay for statistics.
@@ -26,6 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Exists, delete, exists, func, not_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pmi import erasure
 from pmi.db import utcnow
 from pmi.models import (
     Case,
@@ -36,7 +41,7 @@ from pmi.models import (
     OutboundMessage,
     OutboundStatus,
 )
-from pmi.privacy import ANONYMISED, anonymise_case
+from pmi.privacy import anonymise_case
 from pmi.settings import RetentionSettings
 
 logger = logging.getLogger(__name__)
@@ -44,7 +49,8 @@ logger = logging.getLogger(__name__)
 CLOSED = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
 OPEN = tuple(s for s in CaseStatus.ALL if s not in CLOSED)
 _LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext('pmi.retention:' || current_schema()))")
-Forget = Callable[[str], Awaitable[object]]  # erase a conversation in Rasa
+Prune = Callable[[float], Awaitable[object]]  # delete Rasa's events older than a UNIX time
+ERASED_GRACE = timedelta(days=1)  # an erased worker's row waits this long for the confirmation
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,10 @@ def _open_case_of(contact_id: ColumnElement[int]) -> Exists:
 
 async def apply_retention(
     s: AsyncSession, settings: RetentionSettings, now: datetime | None = None
-) -> tuple[RetentionReport, list[str]]:
-    """One retention round in the caller's transaction; also return forgotten conversations."""
+) -> RetentionReport:
+    """One retention round in the caller's transaction (Rasa's copies are queued)."""
     if s.get_bind().dialect.name == "postgresql" and not await s.scalar(_LOCK):
-        return RetentionReport(skipped=True), []
+        return RetentionReport(skipped=True)
     now = now or utcnow()
     transcripts_before = now - timedelta(days=settings.transcript_days)
     cases_before = now - timedelta(days=settings.closed_case_days)
@@ -95,9 +101,11 @@ async def apply_retention(
             )
         )
     ).all()
-    forgotten = [c.public_id for c in stale]
     for contact in stale:
+        await erasure.queue(s, contact.public_id)
         await s.delete(contact)  # closed cases keep their row: contact_id becomes NULL
+    undelivered = Contact.erased_at < now - ERASED_GRACE
+    await s.execute(delete(Contact).where(Contact.erased_at.is_not(None), undelivered))
     await s.flush()
 
     old_cases = (
@@ -106,7 +114,7 @@ async def apply_retention(
             .where(
                 Case.status.in_(CLOSED),
                 Case.updated_at < cases_before,
-                or_(Case.conversation_id != ANONYMISED, Case.contact_id.is_not(None)),
+                or_(Case.conversation_id.is_not(None), Case.contact_id.is_not(None)),
             )
             .order_by(Case.id)
         )
@@ -119,21 +127,21 @@ async def apply_retention(
         contacts_deleted=len(stale),
         cases_anonymised=len(old_cases),
     )
-    return report, forgotten
+    return report
 
 
 async def run_retention(
     sessions: async_sessionmaker[AsyncSession],
     settings: RetentionSettings,
-    forget: Forget | None = None,
+    prune: Prune | None = None,
     now: datetime | None = None,
 ) -> RetentionReport:
-    """One round in its own transaction; then erase the deleted contacts' Rasa conversations."""
+    """One round in its own transaction; then Rasa's old events are pruned."""
+    now = now or utcnow()
     async with sessions() as s, s.begin():
-        report, forgotten = await apply_retention(s, settings, now)
-    if forget is not None:
-        for conversation in forgotten:
-            await forget(conversation)
+        report = await apply_retention(s, settings, now)
+    if prune is not None and not report.skipped:
+        await prune((now - timedelta(days=settings.transcript_days)).timestamp())
     if not report.skipped:
         logger.info(
             "retention: %s inbound and %s outbound messages deleted, %s contacts deleted, "
@@ -149,14 +157,14 @@ async def run_retention(
 async def run_retention_loop(
     sessions: async_sessionmaker[AsyncSession],
     settings: RetentionSettings,
-    forget: Forget | None = None,
+    prune: Prune | None = None,
     first_delay: float = 60.0,
 ) -> None:
     """Background task of the app: a round shortly after start, then every interval."""
     await asyncio.sleep(first_delay)
     while True:
         try:
-            await run_retention(sessions, settings, forget)
+            await run_retention(sessions, settings, prune)
         except Exception:  # keep the schedule alive; the traceback is logged
             logger.exception("retention round failed")
         await asyncio.sleep(settings.interval_hours * 3600)

@@ -6,12 +6,13 @@ holds defaults that are safe to commit.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +26,17 @@ class AppSettings(_Section):
     port: int = Field(8080, ge=1, le=65535)
     public_url: str | None = None
     metrics_token: str | None = None
+    # Proxies whose X-Forwarded-For is believed (IPs or networks; TRUSTED_PROXIES, commas).
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for network in value if isinstance(value, list) else []:
+            ipaddress.ip_network(str(network), strict=False)  # ValueError: not an IP or network
+        return value
 
 
 class DatabaseSettings(_Section):
@@ -48,6 +60,10 @@ class ContentSettings(_Section):
     missions_file: Path = Path("data/missions.yml")
     replies_file: Path = Path("data/replies.yml")
     case_labels_file: Path = Path("data/case_labels.yml")
+    places_file: Path = Path("data/places.yml")
+    emergency_lines_file: Path = Path("data/emergency_lines.yml")
+    danger_lexicon_file: Path = Path("data/danger_lexicon.yml")
+    commands_file: Path = Path("data/commands.yml")
     country_names_file: Path = Path("rasa_project/data/nlu/entities.yml")
     domain_dir: Path = Path("rasa_project/domain")  # the intents operators may mark messages with
 
@@ -56,6 +72,10 @@ class ContentSettings(_Section):
         "missions_file",
         "replies_file",
         "case_labels_file",
+        "places_file",
+        "emergency_lines_file",
+        "danger_lexicon_file",
+        "commands_file",
         "country_names_file",
         "domain_dir",
     )
@@ -65,7 +85,18 @@ class ContentSettings(_Section):
 
 
 class WebchatSettings(_Section):
-    enabled: bool = True
+    """The login-free web chat: off unless enabled (`make run` enables it for local use).
+
+    The abuse limits are kept in memory, per app process.
+    """
+
+    enabled: bool = False  # WEBCHAT_ENABLED
+    secret: str | None = None  # WEBCHAT_SECRET signs the sender cookie; unset: one per process
+    session_hours: float = Field(24, gt=0)  # a sender cookie is refused after this
+    sessions_per_ip_hour: int = Field(10, gt=0)
+    messages_per_ip_minute: int = Field(30, gt=0)
+    messages_per_minute: int = Field(300, gt=0)  # all clients together
+    urgent_cases_per_ip_hour: int = Field(3, gt=0)  # beyond: contacts shown, no case, no alert
 
 
 class TelegramSettings(_Section):
@@ -131,8 +162,19 @@ class HandoffSettings(_Section):
 class ConsoleSettings(_Section):
     session_idle_minutes: float = Field(30, gt=0)
     session_max_hours: float = Field(12, gt=0)
-    login_max_failures: int = Field(5, gt=0)
-    login_window_minutes: float = Field(15, gt=0)
+    # Login throttling (`pmi.login_throttle`): failed tries allowed per client address and per
+    # account before each further try waits 2, 4, 8 ... seconds (at most login_max_delay).
+    login_ip_failures: int = Field(5, gt=0)
+    login_account_failures: int = Field(20, gt=0)
+    login_max_delay_seconds: float = Field(900, gt=0)
+    login_forget_hours: float = Field(24, gt=0)  # a key this long without failures is pruned
+    login_audit_minutes: float = Field(15, gt=0)  # failures: one audit entry per key in this time
+    login_code_minutes: float = Field(5, gt=0)  # the second step (TOTP code) after the password
+    login_enrol_minutes: float = Field(15, gt=0)  # setting up an authenticator at first login
+    # CONSOLE_SECRET_KEY (at least 32 characters): encrypts TOTP secrets and keys the login
+    # throttle; without it the app keeps a random one in secret_key_file (one app host only).
+    secret_key: SecretStr | None = None  # checked at start-up (pmi.console_keys)
+    secret_key_file: Path = Path("var/console-secret.key")
     # Time to first acknowledgement before a case shows as overdue.
     target_urgent_minutes: float = Field(15, gt=0)
     target_normal_hours: float = Field(48, gt=0)
@@ -185,13 +227,17 @@ _ENV = {
     "APP_PORT": ("app", "port"),
     "PUBLIC_URL": ("app", "public_url"),
     "METRICS_TOKEN": ("app", "metrics_token"),
+    "TRUSTED_PROXIES": ("app", "trusted_proxies"),
     "DATABASE_URL": ("database", "url"),
     "RASA_URL": ("rasa", "url"),
     "RASA_TOKEN": ("rasa", "token"),
     "STAFF_TELEGRAM_CHAT_ID": ("alerts", "staff_telegram_chat_id"),
+    "CONSOLE_SECRET_KEY": ("console", "secret_key"),
 }
 # Nested settings set from the environment (secrets and deployment-specific URLs).
 _ENV_NESTED = {
+    "WEBCHAT_ENABLED": ("channels", "webchat", "enabled"),
+    "WEBCHAT_SECRET": ("channels", "webchat", "secret"),
     "TELEGRAM_BOT_TOKEN": ("channels", "telegram", "token"),
     "TELEGRAM_BASE_URL": ("channels", "telegram", "base_url"),
     "TELEGRAM_WEBHOOK_SECRET": ("channels", "telegram", "webhook_secret"),

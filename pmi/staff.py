@@ -1,4 +1,4 @@
-"""Console accounts, sessions, login throttling and the audit log."""
+"""Console accounts, passwords, sessions and the audit log."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pmi.db import utcnow
-from pmi.models import AuditEntry, LoginAttempt, Role, StaffSession, StaffUser
+from pmi.models import AuditEntry, Role, StaffSession, StaffUser
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_PASSWORD = 12
@@ -79,33 +79,23 @@ async def create_user(
     return user
 
 
-async def recent_failures(s: AsyncSession, username: str, window: timedelta) -> int:
-    return (
-        await s.scalar(
-            select(func.count())
-            .select_from(LoginAttempt)
-            .where(LoginAttempt.username == username, LoginAttempt.at > utcnow() - window)
-        )
-        or 0
-    )
+async def find_user(s: AsyncSession, username: str) -> StaffUser | None:
+    return await s.scalar(select(StaffUser).where(StaffUser.username == username))
 
 
-async def authenticate(s: AsyncSession, username: str, password: str, ip: str) -> StaffUser | None:
-    """Check a password (constant work whether or not the user exists); record failures."""
-    user = await s.scalar(select(StaffUser).where(StaffUser.username == username))
+def verify_password(password_hash: str | None, password: str) -> tuple[bool, str | None]:
+    """Check a password against a hash, or a dummy one (same work when there is no user).
+
+    Blocking (argon2 takes a good fraction of a second): run it in a thread. Returns
+    whether it matched and, if the hash's parameters are outdated, a new hash to store.
+    """
     try:
-        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
-        ok = user is not None and user.active
+        _hasher.verify(password_hash or _dummy_hash(), password[: MAX_PASSWORD + 1])
     except (VerificationError, InvalidHashError):
-        ok = False
-    if not ok:
-        s.add(LoginAttempt(username=username[:64], ip=ip[:64]))
-        return None
-    assert user is not None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
-    await s.execute(delete(LoginAttempt).where(LoginAttempt.username == username))
-    return user
+        return False, None
+    if password_hash is None:
+        return False, None
+    return True, _hasher.hash(password) if _hasher.check_needs_rehash(password_hash) else None
 
 
 async def open_session(s: AsyncSession, user: StaffUser) -> tuple[str, StaffSession]:
@@ -120,9 +110,12 @@ async def open_session(s: AsyncSession, user: StaffUser) -> tuple[str, StaffSess
 
 
 async def load_session(
-    s: AsyncSession, token: str, idle: timedelta, absolute: timedelta
+    s: AsyncSession, token: str, idle: timedelta, absolute: timedelta, touch: bool = True
 ) -> tuple[StaffSession, StaffUser] | None:
-    """The live session for a cookie token; expired sessions are deleted."""
+    """The live session for a cookie token; expired sessions are deleted.
+
+    `touch` restarts the idle timeout: real page views and actions do, background polls not.
+    """
     row = (
         await s.execute(
             select(StaffSession, StaffUser)
@@ -137,7 +130,8 @@ async def load_session(
     if not user.active or now - session.last_seen_at > idle or now - session.created_at > absolute:
         await s.delete(session)
         return None
-    session.last_seen_at = now
+    if touch:
+        session.last_seen_at = now
     return session, user
 
 
@@ -206,7 +200,7 @@ async def users(s: AsyncSession) -> Sequence[StaffUser]:
     return (await s.scalars(select(StaffUser).order_by(StaffUser.username))).all()
 
 
-async def _end_sessions(s: AsyncSession, user: StaffUser) -> None:
+async def end_sessions(s: AsyncSession, user: StaffUser) -> None:
     await s.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
 
 
@@ -214,12 +208,11 @@ async def set_active(s: AsyncSession, user: StaffUser, active: bool) -> None:
     """Deactivate (ending every session of the user at once) or reactivate an account."""
     user.active = active
     if not active:
-        await _end_sessions(s, user)
+        await end_sessions(s, user)
 
 
 async def reset_password(s: AsyncSession, user: StaffUser, password: str) -> None:
     """Set a new password; the user's open sessions end, so an old login cannot go on."""
     check_password(password, user.username)
     user.password_hash = _hasher.hash(password)
-    await _end_sessions(s, user)
-    await s.execute(delete(LoginAttempt).where(LoginAttempt.username == user.username))
+    await end_sessions(s, user)

@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pmi.corrections import FALLBACK_INTENT
+from pmi.danger import POSSIBLE_INTENT as POSSIBLE_DANGER
 from pmi.models import Contact, InboundMessage
 
 
@@ -55,4 +56,19 @@ async def search(
     if filters.until is not None:
         query = query.where(InboundMessage.received_at < filters.until)
     rows = await s.execute(query.order_by(InboundMessage.id.desc()).limit(limit))
+    return [(m, c) for m, c in rows.all()]
+
+
+async def possible_danger(
+    s: AsyncSession, since: datetime, limit: int = 100
+) -> Sequence[tuple[InboundMessage, Contact]]:
+    """Messages the triage judged possibly dangerous (the bot asked "are you in danger?"),
+    newest first, for operators to look at even when the worker said no."""
+    rows = await s.execute(
+        select(InboundMessage, Contact)
+        .join(Contact, Contact.id == InboundMessage.contact_id)
+        .where(InboundMessage.intent == POSSIBLE_DANGER, InboundMessage.received_at >= since)
+        .order_by(InboundMessage.id.desc())
+        .limit(limit)
+    )
     return [(m, c) for m, c in rows.all()]

@@ -43,6 +43,7 @@ import yaml
 
 from scripts.model import ROOT, ensure_model
 from scripts.stack import (
+    DEV_CREDENTIALS,
     WEBHOOK_PATH,
     Conversation,
     RestTurn,
@@ -405,7 +406,7 @@ async def rasa_costs(
             },
             lock_store={"type": "redis", "url": REDIS[0], "port": REDIS[1], "db": 3},
         )
-        rasa_sql = stack.rasa("rasa-sql", endpoints=endpoints)
+        rasa_sql = stack.rasa("rasa-sql", endpoints=endpoints, credentials=DEV_CREDENTIALS)
         say("rasa costs: a second Rasa with a PostgreSQL tracker store and a Redis lock store")
         rasa_sql.start()
         try:
@@ -501,7 +502,7 @@ async def startup(
         TELEGRAM_WEBHOOK_SECRET=secret,
     )
     app = f"http://127.0.0.1:{ports['APP_PORT']}"
-    rasa_status = f"http://127.0.0.1:{ports['RASA_PORT']}/status?token={token}"
+    rasa_status = f"http://127.0.0.1:{ports['RASA_PORT']}/webhooks/relay/"  # model loaded
     load = TelegramLoad(telegram, [app + WEBHOOK_PATH], secret, http, reply_timeout=300)
     chat = load.new_chat()
     log = (workdir / "make-run.log").open("wb")
@@ -649,7 +650,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await telegram.start()
     stack = Stack(workdir, database_url, model=model)
     stack.action_server()
-    rasa = stack.rasa()
+    # The API (NLU alone) and the plain REST channel ("Rasa alone") are for the measurements.
+    rasa = stack.rasa(api=True, credentials=DEV_CREDENTIALS)
     app = stack.app(rasa_url=rasa.url, telegram=telegram)
     try:
         async with aiohttp.ClientSession(

@@ -33,7 +33,7 @@ import yaml
 
 from scripts.bench import CONVERSATIONS, REPORTS, git_commit, saturation, say, summary
 from scripts.model import RASA_DIR, cache_dir, ensure_model, inputs_hash, train
-from scripts.stack import Stack, load_conversations, migrate, rasa_rest_load
+from scripts.stack import DEV_CREDENTIALS, Stack, load_conversations, migrate, rasa_rest_load
 
 RULES = {
     "name": "RulePolicy",
@@ -98,7 +98,7 @@ async def measure(seconds: float) -> dict[str, Any]:
         await stack.services["actions"].ready()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
             for index, (name, model) in enumerate(models.items()):
-                rasa = stack.rasa(f"rasa-{index}", model=model)
+                rasa = stack.rasa(f"rasa-{index}", model=model, credentials=DEV_CREDENTIALS)
                 rasa.start()
                 try:
                     await rasa.ready()

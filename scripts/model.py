@@ -28,6 +28,9 @@ INPUTS = (
     RASA_DIR / "data",
     RASA_DIR / "components",
     ROOT / "data" / "danger_lexicon.yml",
+    ROOT / "data" / "case_labels.yml",
+    ROOT / "data" / "commands.yml",
+    ROOT / "pmi" / "danger.py",
     ROOT / "requirements" / "rasa.txt",
 )
 

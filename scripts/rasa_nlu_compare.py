@@ -26,9 +26,12 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import make_pipeline, make_union
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from rasa_project.components.danger_lexicon import compile_lexicon, find_danger
+from pmi.danger import Triage
 
 EMERGENCY = "report_emergency"
+# The held-out file predates the split of self-harm from emergencies: a self-harm reading of
+# one of its emergencies is the emergency path too, and is scored as report_emergency.
+SAME_AS = {"report_self_harm": EMERGENCY}
 
 
 def examples(path: str) -> list[dict]:
@@ -76,7 +79,8 @@ async def evaluate_model(model: str, gold: list[dict]) -> dict:
     started = time.monotonic()
     for i, g in enumerate(gold, 1):
         parsed = await agent.parse_message(g["text"])
-        predicted.append((parsed.get("intent") or {}).get("name") or "")
+        name = (parsed.get("intent") or {}).get("name") or ""
+        predicted.append(SAME_AS.get(name, name))
         countries.append(
             [
                 str(e.get("value")).upper()
@@ -104,9 +108,10 @@ def baseline(train: list[dict], gold: list[dict]) -> dict:
 
 
 def lexicon_alone(gold: list[dict], lexicon_path: str) -> dict:
-    raw = yaml.safe_load(Path(lexicon_path).read_text(encoding="utf-8"))
-    patterns, exclude = compile_lexicon(raw)
-    flagged = [find_danger(g["text"], patterns, exclude) is not None for g in gold]
+    """The danger and self-harm phrases alone (no context, no classifier)."""
+    triage = Triage(yaml.safe_load(Path(lexicon_path).read_text(encoding="utf-8")))
+    found = [triage.evidence(g["text"]) for g in gold]
+    flagged = [bool(e.danger or e.self_harm) for e in found]
     emergencies = [f for f, g in zip(flagged, gold, strict=True) if g["intent"] == EMERGENCY]
     others = [f for f, g in zip(flagged, gold, strict=True) if g["intent"] != EMERGENCY]
     return {

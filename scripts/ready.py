@@ -40,8 +40,8 @@ def main() -> None:
     deadline = time.monotonic() + TIMEOUT
     app_url = f"http://{settings.app.host}:{settings.app.port}"
     wait_for("action server", f"http://127.0.0.1:{os.environ['ACTION_PORT']}/health", deadline)
-    token = os.environ["RASA_TOKEN"]
-    wait_for("rasa (model loaded)", f"{os.environ['RASA_URL']}/status?token={token}", deadline)
+    # The relay channel's health check answers 200 once the model is loaded (no token).
+    wait_for("rasa (model loaded)", f"{os.environ['RASA_URL']}/webhooks/relay/", deadline)
     wait_for("app", f"{app_url}/readyz", deadline)
     print(
         "\n  PMI helpdesk is running.\n"

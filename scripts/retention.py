@@ -1,9 +1,9 @@
 """`make retention`: one retention round now, as the app runs it on its schedule.
 
-Deleted workers' conversations are also erased from Rasa's tracker store when the Rasa
-server's API is reachable (`RASA_URL` and `RASA_TOKEN`, as for `make run`); otherwise
-the command says so, and the app's next scheduled round cannot erase them either, since
-their records are gone: run it with Rasa up.
+Deleted workers' Rasa conversations are queued for deletion (the app's erasure worker
+deletes them from Rasa's tracker store, retrying until Rasa confirms); Rasa's events older
+than the retention period are pruned now when Rasa is reachable (`RASA_URL`, `RASA_TOKEN`
+as for `make run`), else at the app's next round.
 
 Usage: python -m scripts.retention [--dry-run]
 """
@@ -30,14 +30,14 @@ async def _run(dry_run: bool) -> RetentionReport:
         sessions = create_sessionmaker(engine)
         if dry_run:
             async with sessions() as s:
-                report, _ = await apply_retention(s, settings.retention)
+                report = await apply_retention(s, settings.retention)
                 await s.rollback()
             return report
         async with aiohttp.ClientSession() as http:
             rasa = RasaClient(
                 http, settings.rasa.url, settings.rasa.timeout_seconds, settings.rasa.token
             )
-            return await run_retention(sessions, settings.retention, rasa.forget)
+            return await run_retention(sessions, settings.retention, rasa.prune)
     finally:
         await engine.dispose()
 

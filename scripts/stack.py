@@ -256,12 +256,18 @@ class Service:
             return ""
 
 
+HEADER = "X-Action-Token"  # the action server's shared secret (rasa_sdk_plugins)
+# Rasa's plain REST channel beside the app's own (benchmarks: "Rasa alone").
+DEV_CREDENTIALS = ROOT / "rasa_project" / "credentials.dev.yml"
+
+
 @dataclass
 class Stack:
     """Builds the stack's services; each one is started, stopped and killed on its own.
 
     `database_url` is used by the action server and the apps (migrate it first with
-    `migrate()`); Rasa's tracker store is in memory unless an endpoints file says otherwise
+    `migrate()`); each Rasa server keeps its conversations in a SQLite tracker store of its
+    own (rasa_project/endpoints.yml, as `make run`) unless an endpoints file says otherwise
     (`endpoints_file()` writes one).
     """
 
@@ -269,6 +275,7 @@ class Stack:
     database_url: str
     model: Path | None = None
     rasa_token: str = field(default_factory=lambda: secrets.token_hex(24))
+    action_token: str = field(default_factory=lambda: secrets.token_hex(24))
     webhook_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     env: dict[str, str] = field(default_factory=dict)  # added to every process's environment
     services: dict[str, Service] = field(default_factory=dict)
@@ -284,6 +291,8 @@ class Stack:
             PYTHONUNBUFFERED="1",
             PTB_TIMEDELTA="1",
             SANIC_HOST="127.0.0.1",
+            RASA_TOKEN=self.rasa_token,
+            ACTION_SERVER_TOKEN=self.action_token,
         )
         if self.action_url:
             env["ACTION_SERVER_URL"] = self.action_url
@@ -321,26 +330,40 @@ class Stack:
         endpoints: Path | None = None,
         model: Path | None = None,
         env: dict[str, str] | None = None,
+        api: bool = False,
+        credentials: Path | None = None,
     ) -> Service:
-        """A Rasa server with the trained model, its API on 127.0.0.1 behind the token."""
+        """A Rasa server with the trained model, as `make run` serves it.
+
+        By default its conversations go to a SQLite tracker store of its own in the stack's
+        folder (rasa_project/endpoints.yml); `endpoints` names another file. `api`: also
+        Rasa's HTTP API behind the token (tools that read trackers or time NLU alone);
+        `credentials`: e.g. credentials.dev.yml for the plain REST channel.
+        """
         if self.action_url is None and env is None:
             raise RuntimeError("add the action server first (its URL goes to Rasa)")
         port = free_port()
         model = model or self.model or ensure_model()
         argv = [
-            str(ROOT / ".venv-rasa" / "bin" / "rasa"), "run", "--enable-api",
-            "--auth-token", self.rasa_token, "-i", "127.0.0.1", "-p", str(port),
+            str(ROOT / ".venv-rasa" / "bin" / "rasa"), "run", "-i", "127.0.0.1", "-p", str(port),
             "-m", str(model),
             "--endpoints", str(endpoints or ROOT / "rasa_project" / "endpoints.yml"),
-            "--credentials", str(ROOT / "rasa_project" / "credentials.yml"),
+            "--credentials", str(credentials or ROOT / "rasa_project" / "credentials.yml"),
         ]  # fmt: skip
+        if api:
+            argv += ["--enable-api", "--auth-token", self.rasa_token]
+        from pmi.db import private_file
+
+        tracker = self.workdir / f"{name}-tracker.db"
+        private_file(tracker)  # as `make run`: the worker's conversations, owner only
+        extra = {"RASA_TRACKER_DB": str(tracker), **SERVE_ENV}
         return self._add(
             Service(
                 name,
                 argv,
-                self._env({**SERVE_ENV, **(env or {})}),  # as `make run` serves
+                self._env({**extra, **(env or {})}),
                 port,
-                f"http://127.0.0.1:{port}/status?token={self.rasa_token}",
+                f"http://127.0.0.1:{port}/webhooks/relay/",  # 200 once the model is loaded
                 self.workdir / f"{name}.log",
             )
         )
@@ -364,7 +387,6 @@ class Stack:
             "APP_HOST": "127.0.0.1",
             "APP_PORT": str(port),
             "RASA_URL": rasa_url,
-            "RASA_TOKEN": self.rasa_token,
         }
         if telegram is not None:
             extra.update(TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_BASE_URL=telegram.base_url)
@@ -393,7 +415,12 @@ class Stack:
         lock_store: dict[str, Any] | None = None,
     ) -> Path:
         """Write a Rasa endpoints file (action server + optional tracker/lock store)."""
-        data: dict[str, Any] = {"action_endpoint": {"url": "${ACTION_SERVER_URL}"}}
+        data: dict[str, Any] = {
+            "action_endpoint": {
+                "url": "${ACTION_SERVER_URL}",
+                "headers": {HEADER: "${ACTION_SERVER_TOKEN}"},
+            }
+        }
         if tracker_store:
             data["tracker_store"] = tracker_store
         if lock_store:

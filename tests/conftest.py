@@ -15,9 +15,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -160,6 +162,8 @@ class Servers:
     action_url: str
     database_url: str
     action_gate: Gate  # between Rasa and the action server; close it to cut them apart
+    tracker_db: Path  # Rasa's SQL tracker store (SQLite)
+    logs: Path  # Rasa's and the action server's logs
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -189,10 +193,17 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
     action_port, rasa_port = free_port(), free_port()
     action_gate = Gate(action_port)
     token = secrets.token_hex(24)
+    # The apps the tests build read the relay channel's token from the environment, as the
+    # app does in production.
+    os.environ["RASA_TOKEN"] = token
+    tracker_db = tmp_path_factory.mktemp("rasa") / "tracker.db"
     env = rasa_env()
     env.update(
         SANIC_HOST="127.0.0.1",
         ACTION_SERVER_URL=f"{action_gate.url}/webhook",
+        ACTION_SERVER_TOKEN=secrets.token_hex(24),
+        RASA_TOKEN=token,
+        RASA_TRACKER_DB=str(tracker_db),  # a SQL tracker store on SQLite, as `make run`
         DATABASE_URL=stack_db,
     )
     action_log, rasa_log = (logs / "actions.log").open("w"), (logs / "rasa.log").open("w")
@@ -219,7 +230,13 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
         _wait_http(f"http://127.0.0.1:{action_port}/health", actions, "action server", 60)
         _wait_http(f"http://127.0.0.1:{rasa_port}/status?token={token}", rasa, "rasa", 300)
         yield Servers(
-            f"http://127.0.0.1:{rasa_port}", token, env["ACTION_SERVER_URL"], stack_db, action_gate
+            f"http://127.0.0.1:{rasa_port}",
+            token,
+            env["ACTION_SERVER_URL"],
+            stack_db,
+            action_gate,
+            tracker_db,
+            logs,
         )
     except RuntimeError:
         for name in ("rasa.log", "actions.log"):
@@ -233,12 +250,18 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
         rasa_log.close()
 
 
-def make_settings(database_url: str, rasa_url: str = "http://127.0.0.1:9") -> Settings:
+def make_settings(
+    database_url: str, rasa_url: str = "http://127.0.0.1:9", *, webchat: bool = True
+) -> Settings:
+    """The settings of a test app; the web chat (off by default) is on unless `webchat=False`."""
     settings = load_settings()
+    channels = settings.channels
+    web = channels.webchat.model_copy(update={"enabled": webchat})
     return settings.model_copy(
         update={
             "database": settings.database.model_copy(update={"url": database_url}),
             "rasa": settings.rasa.model_copy(update={"url": rasa_url, "retry_seconds": 0.2}),
+            "channels": channels.model_copy(update={"webchat": web}),
         }
     )
 
@@ -252,9 +275,42 @@ async def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1) ->
     raise AssertionError("condition not met in time")
 
 
+# Per test client: sender name -> its web chat cookie (one conversation per sender).
+_CHAT_COOKIES: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def chat_cookies(client, sender: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The web chat cookie of the conversation `sender` on this test client.
+
+    Signed with the app's own key for the sender named, so the contact's `channel_user_id`
+    is that name and tests can look it up; real clients get a random sender from the server.
+    Passed with each request (`cookies=`), so the client's own jar never mixes senders.
+    """
+    from bot.keys import SETTINGS
+    from bot.webchat import GUARD, cookie_name
+
+    minted = _CHAT_COOKIES.setdefault(client, {})
+    if sender not in minted:
+        minted[sender] = client.app[GUARD].cookies.sign(sender)
+    secure = (client.app[SETTINGS].app.public_url or "").startswith("https://")
+    return {cookie_name(secure): minted[sender]}
+
+
+async def post_chat(client, sender: str, body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """POST a web chat message (`{"text": ..., "id": ...}`) as `sender`; the response."""
+    return await client.post("/api/chat", json=body, cookies=chat_cookies(client, sender))
+
+
 async def say(client, sender: str, text: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    """Send one web chat message and return the replies."""
-    resp = await client.post("/api/chat", json={"sender": sender, "text": text})
+    """Send one web chat message as `sender` and return the replies."""
+    resp = await post_chat(client, sender, {"text": text})
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["messages"]
+
+
+async def updates(client, sender: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The replies queued for `sender` since its last request (`POST /api/chat/updates`)."""
+    resp = await client.post("/api/chat/updates", json={}, cookies=chat_cookies(client, sender))
     assert resp.status == 200, await resp.text()
     return (await resp.json())["messages"]
 
@@ -270,7 +326,7 @@ async def chat(servers: Servers) -> AsyncIterator:
 
     from bot.app import create_app
 
-    app = create_app(make_settings(servers.database_url, servers.rasa_url))
+    app = create_app(make_settings(servers.database_url, servers.rasa_url, webchat=True))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client
 

@@ -271,7 +271,9 @@ async def scaled(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scal
             "REDIS_KEY_PREFIX": f"pmiscale{suffix}",
         }
         endpoints = ROOT / "rasa_project" / "endpoints.production.yml"
-        rasas = [stack.rasa(f"rasa{i}", endpoints=endpoints, env=rasa_env) for i in (1, 2)]
+        rasas = [  # the API lets the suites read the trackers
+            stack.rasa(f"rasa{i}", endpoints=endpoints, env=rasa_env, api=True) for i in (1, 2)
+        ]
         apps = [
             stack.app(
                 f"app{i}",

@@ -18,6 +18,7 @@ from pmi.models import (
     OutboundMessage,
 )
 from pmi.settings import load_settings
+from tests.conftest import joined, say, updates
 from tests.console_helpers import console_client, csrf_of, login, new_case
 
 
@@ -63,9 +64,7 @@ async def client(app_db: str) -> AsyncIterator[TestClient]:
 
 
 async def _say(client: TestClient, sender: str, text: str) -> str:
-    resp = await client.post("/api/chat", json={"sender": sender, "text": text})
-    assert resp.status == 200, await resp.text()
-    return "\n".join(m["text"] for m in (await resp.json())["messages"])
+    return joined(await say(client, sender, text))
 
 
 async def _set_language(client: TestClient, sender: str, language: str) -> None:
@@ -145,5 +144,4 @@ async def test_workers_subscribe_and_staff_send_an_announcement(client) -> None:
     }
     assert audit == ["announcement_created", "announcement_sent"]
     # The web chat worker gets it from the outbox on the next poll.
-    updates = await client.get("/api/chat/updates", params={"sender": "w-tw-id"})
-    assert "Bursa kerja resmi" in str(await updates.json())
+    assert "Bursa kerja resmi" in joined(await updates(client, "w-tw-id"))

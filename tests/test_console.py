@@ -73,7 +73,7 @@ async def test_wrong_password_and_throttling(client) -> None:
     assert (await login(client, "nobody", "wrong password!!")).status == 401
     for _ in range(4):
         await login(client, "operator1", "wrong password!!")
-    throttled = await login(client, "operator1")  # right password, but too many failures
+    throttled = await login(client, "operator1")  # right password, same address: wait
     assert throttled.status == 429
 
 

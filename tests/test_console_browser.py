@@ -15,8 +15,7 @@ from pmi.missions import Missions
 from pmi.models import Priority
 from pmi.settings import load_settings
 from tests.conftest import free_port, make_settings
-
-PASSWORD = "a long enough passphrase"
+from tests.console_helpers import PASSWORD, browser_login, enable_totp
 
 
 @pytest.fixture
@@ -25,6 +24,7 @@ async def console(app_db: str) -> AsyncIterator[TestClient]:
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         async with client.app[SESSIONMAKER]() as s, s.begin():
             await staff.create_user(s, "kl_staff", PASSWORD, "mission", "KBRI-KUALA-LUMPUR")
+        await enable_totp(client.app, "kl_staff")
         yield client
 
 
@@ -50,9 +50,7 @@ async def test_mission_staff_log_in_see_a_live_alert_and_acknowledge(console, br
     page = await browser.new_page()
     await page.goto(str(console.make_url("/console/")))
     await expect(page).to_have_url(str(console.make_url("/console/login")))
-    await page.fill("input[name=username]", "kl_staff")
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
+    await browser_login(page, console, "kl_staff")
     await expect(page.locator("table.cases")).to_contain_text(first)
     # A new urgent case appears without reloading the page.
     second = await _urgent_case(console, "Selangor")

@@ -13,7 +13,7 @@ from bot.keys import MEDIA_STORE, SESSIONMAKER
 from pmi import media, messages, staff
 from pmi.models import AuditEntry, Case, Media
 from tests.conftest import free_port, make_settings
-from tests.console_helpers import PASSWORD, login, new_case
+from tests.console_helpers import PASSWORD, enable_totp, login, new_case
 
 PHOTO = b"\x89PNG\r\n\x1a\nfake-png"
 
@@ -26,6 +26,7 @@ async def client(app_db: str, tmp_path) -> AsyncIterator[TestClient]:
         async with client.app[SESSIONMAKER]() as s, s.begin():
             await staff.create_user(s, "operator1", PASSWORD, "operator")
             await staff.create_user(s, "kl_staff", PASSWORD, "mission", "KBRI-KUALA-LUMPUR")
+        await enable_totp(client.app, "kl_staff")  # mission staff log in with a TOTP code
         yield client
 
 

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import expect
 
 from pmi.models import Priority
-from tests.console_helpers import PASSWORD, console_client, new_case
+from tests.console_helpers import browser_login, console_client, new_case
 
 
 @pytest.fixture
@@ -30,9 +30,7 @@ async def test_mission_staff_see_their_dashboard_and_download_csv(console, brows
     )
     page = await context.new_page()
     await page.goto(str(console.make_url("/console/login")))
-    await page.fill("input[name=username]", "kl_staff")
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
+    await browser_login(page, console, "kl_staff")
     await page.click("text=Dasbor")
     await expect(page.locator("#total-cases")).to_have_text("1")
     chart = page.locator("figure.chart", has_text="Kasus per kategori")

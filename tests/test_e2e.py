@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from pmi import agencies
 from pmi.db import create_engine, create_sessionmaker
-from tests.conftest import joined, make_settings, say, wait_until
+from tests.conftest import joined, make_settings, say, updates, wait_until
 from tests.gate import Gate
 
 pytestmark = pytest.mark.e2e
@@ -52,8 +52,7 @@ async def test_messages_sent_while_rasa_is_down_are_answered_in_order(servers) -
         later: list[dict] = []
 
         async def answered() -> bool:
-            resp = await client.get("/api/chat/updates", params={"sender": "e2e-down"})
-            later.extend((await resp.json())["messages"])
+            later.extend(await updates(client, "e2e-down"))
             return len(later) >= 2
 
         try:

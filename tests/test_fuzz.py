@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_from_bytes, urlencode
 
+import pyotp
 import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
@@ -40,14 +41,17 @@ from sqlalchemy import String, Text, select, text
 from sqlalchemy.engine import make_url
 
 from bot.app import create_app
+from bot.console.context import KEYS
 from bot.keys import SESSIONMAKER
-from pmi import messages, staff
+from bot.webchat import GUARD, cookie_name
+from pmi import messages, staff, twofactor
 from pmi.cases import create_case
-from pmi.db import Base, create_engine
+from pmi.db import Base, create_engine, utcnow
 from pmi.missions import Missions
 from pmi.models import Contact, Role
 from pmi.settings import load_settings
 from tests.conftest import POSTGRES_URL, _postgres_reachable, free_port, make_settings, migrate
+from tests.console_helpers import TOTP_SECRET
 from tests.fake_telegram import FakeTelegram
 
 T = TypeVar("T")
@@ -216,7 +220,15 @@ def _settings(url: str, fake: FakeTelegram):  # type: ignore[no-untyped-def]
     telegram = channels.telegram.model_copy(
         update={"token": fake.token, "base_url": fake.base_url, "webhook_secret": TELEGRAM_SECRET}
     )
-    update: dict[str, Any] = {"telegram": telegram}
+    unlimited = 10**9  # the fuzzer is one address sending thousands of messages
+    webchat = channels.webchat.model_copy(
+        update={
+            "sessions_per_ip_hour": unlimited,
+            "messages_per_ip_minute": unlimited,
+            "messages_per_minute": unlimited,
+        }
+    )
+    update: dict[str, Any] = {"telegram": telegram, "webchat": webchat}
     if hasattr(channels, "whatsapp"):  # the WhatsApp adapter
         update["whatsapp"] = channels.whatsapp.model_copy(
             update={
@@ -227,7 +239,10 @@ def _settings(url: str, fake: FakeTelegram):  # type: ignore[no-untyped-def]
                 "graph_url": f"http://127.0.0.1:{free_port()}",
             }
         )
-    app = settings.app.model_copy(update={"public_url": "https://pmi.example"})
+    # Trusted as a proxy: the admin logs in "from elsewhere" than the login fuzzing (throttled).
+    app = settings.app.model_copy(
+        update={"public_url": "https://pmi.example", "trusted_proxies": ["127.0.0.1"]}
+    )
     return settings.model_copy(update={"channels": channels.model_copy(update=update), "app": app})
 
 
@@ -255,7 +270,8 @@ async def _seed(app: web.Application) -> dict[str, str]:
     """An admin, a second user (a target for user forms), a worker with a case."""
     missions = Missions.load(load_settings().content.missions_file)
     async with app[SESSIONMAKER]() as s, s.begin():
-        await staff.create_user(s, "fuzz-admin", PASSWORD, Role.ADMIN)
+        admin = await staff.create_user(s, "fuzz-admin", PASSWORD, Role.ADMIN)
+        await twofactor.enable(s, app[KEYS], admin, TOTP_SECRET, 0, utcnow())
         other = await staff.create_user(s, "fuzz-other", PASSWORD, Role.OPERATOR)
         contact = await messages.get_or_create_contact(s, "webchat", "fuzz-worker")
         await messages.store_inbound(s, contact, "webchat", "seed-1", "<b>halo</b>")
@@ -300,20 +316,24 @@ def _cookie_header(cookies: dict[str, str]) -> str:
 
 
 def _login(live: LiveApp) -> tuple[dict[str, str], str]:
-    """Log in as the admin; return the session cookies and its CSRF token."""
+    """Log in as the admin (password, then TOTP code); the session cookies and CSRF token."""
     status, headers, body = live.request("GET", "/console/login")
     cookies = _cookies(headers)
     csrf = re.search(rb'name="csrf" value="([^"]+)"', body).group(1).decode()  # type: ignore[union-attr]
     form = urlencode({"username": "fuzz-admin", "password": PASSWORD, "csrf": csrf}).encode()
+    elsewhere = {
+        "X-Forwarded-For": "192.0.2.1",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
     status, headers, _ = live.request(
-        "POST",
-        "/console/login",
-        form,
-        {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": _cookie_header(cookies),
-        },
+        "POST", "/console/login", form, {**elsewhere, "Cookie": _cookie_header(cookies)}
     )
+    assert status == 302 and headers["location"] == "/console/login/code", status
+    cookies = {"Cookie": _cookie_header(_cookies(headers))}  # the challenge
+    status, _, page = live.request("GET", "/console/login/code", headers=cookies)
+    csrf = re.search(rb'name="csrf" value="([^"]+)"', page).group(1).decode()  # type: ignore[union-attr]
+    form = urlencode({"code": pyotp.TOTP(TOTP_SECRET).now(), "csrf": csrf}).encode()
+    status, headers, _ = live.request("POST", "/console/login/code", form, {**elsewhere, **cookies})
     assert status == 302, status
     cookies = {k: v for k, v in _cookies(headers).items() if "session" in k}
     status, _, page = live.request("GET", "/console/", headers={"Cookie": _cookie_header(cookies)})
@@ -383,7 +403,7 @@ def test_chat_api_random_bodies(live: tuple[LiveApp, dict], body: bytes, content
     CASES["POST /api/chat body"] += 1
     status, headers, data = app.request("POST", "/api/chat", body, {"Content-Type": content_type})
     _check(status, headers, data, "/api/chat")
-    assert status in (200, 400, 413)
+    assert status in ((200, 400, 413) if content_type == "application/json" else (415,))
 
 
 counter = itertools.count()
@@ -391,22 +411,26 @@ counter = itertools.count()
 
 @FUZZ
 @given(
-    sender=st.one_of(st.from_regex(r"\A[A-Za-z0-9_.:-]{1,64}\Z"), nasty_text, scalars),
     message=st.one_of(nasty_text, scalars, json_values),
     message_id=st.one_of(st.none(), nasty_text, st.integers()),
+    sender=st.one_of(st.none(), nasty_text, scalars),
 )
 def test_chat_api_messages(
-    live: tuple[LiveApp, dict], sender: Any, message: Any, message_id: Any
+    live: tuple[LiveApp, dict], message: Any, message_id: Any, sender: Any
 ) -> None:
     app, _ = live
     CASES["POST /api/chat message"] += 1
-    body: dict[str, Any] = {"sender": sender, "text": message}
+    body: dict[str, Any] = {"text": message}
     if message_id is not None:
         body["id"] = message_id
+    if sender is not None:
+        body["sender"] = sender  # never accepted: the server chooses the sender
     status, headers, data = app.request(
         "POST", "/api/chat", _json(body), {"Content-Type": "application/json"}
     )
     _check(status, headers, data, "/api/chat")
+    if sender is not None:
+        assert status == 400
     if status == 200:
         assert isinstance(json.loads(data)["messages"], list)
 
@@ -417,24 +441,29 @@ def test_chat_api_messages(
         st.binary(max_size=300), nasty_text.map(lambda t: t.encode("utf-8", "surrogatepass"))
     )
 )
-def test_chat_updates_query(live: tuple[LiveApp, dict], query: bytes) -> None:
+def test_chat_updates_cookie_and_query(live: tuple[LiveApp, dict], query: bytes) -> None:
     app, _ = live
-    CASES["GET /api/chat/updates"] += 1
-    path = "/api/chat/updates?sender=" + quote_from_bytes(query)
-    status, headers, data = app.request("GET", path)
+    CASES["POST /api/chat/updates"] += 1
+    quoted = quote_from_bytes(query)
+    path = "/api/chat/updates?x=" + quoted
+    headers = {"Content-Type": "application/json", "Cookie": f"{cookie_name(True)}={quoted}"}
+    status, answer_headers, data = app.request("POST", path, b"{}", headers)
     if len(path) > MAX_LINE:  # aiohttp's HTTP parser refuses it before the app sees it
         assert status == 400
         return
-    _check(status, headers, data, path)
+    _check(status, answer_headers, data, path)
     assert status in (200, 400)
+    if status == 200:  # a cookie the server did not sign is no conversation
+        assert json.loads(data) == {"messages": []}
 
 
 def test_oversized_and_overlong(live: tuple[LiveApp, dict]) -> None:
     app, _ = live
     CASES["POST /api/chat size"] += 2
-    status, _, _ = app.request("POST", "/api/chat", b"{" + b" " * 200_000 + b"}")
+    json_type = {"Content-Type": "application/json"}
+    status, _, _ = app.request("POST", "/api/chat", b"{" + b" " * 200_000 + b"}", json_type)
     assert status == 413
-    body = _json({"sender": "long", "text": "x" * 4097})
+    body = _json({"text": "x" * 4097})
     status, _, data = app.request("POST", "/api/chat", body, {"Content-Type": "application/json"})
     assert status == 400 and "4096" in json.loads(data)["error"]
 
@@ -675,8 +704,10 @@ def test_markup_from_workers_is_escaped_in_the_console(
     app, seed = live
     cookies = {"Cookie": _cookie_header(console[0])}
     script = '<script>alert("pmi")</script>'
-    body = _json({"sender": "xss-worker", "text": f"tolong {script} <img src=x onerror=alert(2)>"})
-    status, _, _ = app.request("POST", "/api/chat", body, {"Content-Type": "application/json"})
+    body = _json({"text": f"tolong {script} <img src=x onerror=alert(2)>"})
+    worker = app.app[GUARD].cookies.sign("xss-worker")  # type: ignore[index]
+    headers = {"Content-Type": "application/json", "Cookie": f"{cookie_name(True)}={worker}"}
+    status, _, _ = app.request("POST", "/api/chat", body, headers)
     assert status == 200
 
     async def public_id() -> str:

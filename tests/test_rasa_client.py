@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.rasa_client import RasaClient, RasaUnavailable
 from pmi.db import create_engine, create_sessionmaker
 from pmi.models import InboundMessage
-from tests.conftest import Servers, say, wait_until
+from tests.conftest import Servers, say, updates, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -103,8 +103,7 @@ async def test_worker_gets_the_whole_answer_once_the_action_server_is_back(
     later: list[dict] = []
 
     async def answered() -> bool:
-        resp = await chat.get("/api/chat/updates", params={"sender": "action-down"})
-        later.extend((await resp.json())["messages"])
+        later.extend(await updates(chat, "action-down"))
         return bool(later)
 
     await wait_until(answered, timeout=30)

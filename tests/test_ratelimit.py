@@ -18,7 +18,7 @@ from pmi.db import utcnow
 from pmi.knowledge import Replies
 from pmi.models import Contact, InboundMessage, InboundStatus, OutboundMessage
 from pmi.settings import RateLimitSettings
-from tests.conftest import Servers, make_settings, wait_until
+from tests.conftest import Servers, make_settings, post_chat, wait_until
 
 REPLIES = Replies({NOTICE: {"id": "pelan-pelan", "en": "slow down"}})
 
@@ -72,16 +72,14 @@ async def test_flooding_worker_does_not_delay_others(servers: Servers) -> None:
     async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as chat:
         answers = []
         for i in range(6):
-            resp = await chat.post(
-                "/api/chat", json={"sender": "flooder", "text": f"halo {i}", "id": f"flood-{i}"}
-            )
+            resp = await post_chat(chat, "flooder", {"text": f"halo {i}", "id": f"flood-{i}"})
             assert resp.status == 200
             answers.append((await resp.json())["messages"])
         # A reply can come with the next request's answer on a slow machine: count them all.
         replies = [m["text"] for answer in answers for m in answer]
         assert sum(t.startswith("Halo!") for t in replies) == 3  # only those under the limit
         assert sum("banyak sekali" in t for t in replies) == 1  # one "slow down" notice
-        resp = await chat.post("/api/chat", json={"sender": "calm-worker", "text": "halo"})
+        resp = await post_chat(chat, "calm-worker", {"text": "halo"})
         assert (await resp.json())["messages"]  # another worker is answered at once
 
         sessions = chat.app[SESSIONMAKER]

@@ -16,13 +16,13 @@ from pmi.models import (
     CaseEvent,
     CaseStatus,
     Contact,
+    ErasureRequest,
     InboundMessage,
     InboundStatus,
     OutboundMessage,
     OutboundStatus,
 )
-from pmi.privacy import ANONYMISED
-from pmi.retention import _LOCK, apply_retention, run_retention
+from pmi.retention import _LOCK, ERASED_GRACE, apply_retention, run_retention
 from pmi.settings import RetentionSettings
 from tests.conftest import Database
 
@@ -110,11 +110,13 @@ async def test_retention_round(sessions: async_sessionmaker[AsyncSession]) -> No
         ids = (recent.id, open_worker.id, gone.id)
         case_ids = (open_case.id, old_closed.id, new_closed.id)
 
-        report, forgotten = await apply_retention(s, SETTINGS, NOW)
+        report = await apply_retention(s, SETTINGS, NOW)
 
         assert (report.inbound_deleted, report.outbound_deleted) == (2, 3)
         assert (report.contacts_deleted, report.cases_anonymised) == (1, 1)
-        assert forgotten == [gone.public_id]
+        # The deleted worker's Rasa conversation is queued for deletion there too.
+        queued = await s.scalars(select(ErasureRequest.conversation_id))
+        assert list(queued) == [gone.public_id]
         remaining = set(await s.scalars(select(InboundMessage.id)))
         assert {keep.id, stuck.id, open_message.id} <= remaining
         assert await _count(s, InboundMessage, contact_id=ids[0]) == 2
@@ -125,7 +127,7 @@ async def test_retention_round(sessions: async_sessionmaker[AsyncSession]) -> No
         assert open_case.description and open_case.contact_id == ids[1]
         # The old closed case is anonymised; statistics survive.
         old_closed = await s.get(Case, case_ids[1])
-        assert old_closed.conversation_id == ANONYMISED and old_closed.contact_id is None
+        assert old_closed.conversation_id is None and old_closed.contact_id is None
         assert (old_closed.city, old_closed.employer, old_closed.phone) == (None, None, None)
         assert (old_closed.category, old_closed.country, old_closed.status) == (
             "unpaid_wages",
@@ -137,26 +139,29 @@ async def test_retention_round(sessions: async_sessionmaker[AsyncSession]) -> No
         # A recently closed case keeps its data until its own period ends.
         new_closed = await s.get(Case, case_ids[2])
         assert new_closed.description is not None and new_closed.contact_id is None
-        again, _ = await apply_retention(s, SETTINGS, NOW)
+        again = await apply_retention(s, SETTINGS, NOW)
         assert again.cases_anonymised == 0 and again.inbound_deleted == 0
-        later, _ = await apply_retention(s, SETTINGS, NOW + timedelta(days=400))
+        later = await apply_retention(s, SETTINGS, NOW + timedelta(days=400))
         assert later.cases_anonymised == 1  # the recently closed one, a year on
 
 
-async def test_run_retention_erases_rasa_conversations(
+async def test_run_retention_prunes_rasa_and_deletes_undelivered_erasures(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as s, s.begin():
-        gone = await _contact(s, "to-forget")
-        public_id = gone.public_id
-    forgotten: list[str] = []
+        erased = await _contact(s, "erased-undelivered", last=NOW)
+        erased.erased_at = NOW - ERASED_GRACE - timedelta(minutes=1)
+        erased_id = erased.id
+    pruned: list[float] = []
 
-    async def forget(conversation: str) -> bool:
-        forgotten.append(conversation)
-        return True
+    async def prune(before: float) -> int:
+        pruned.append(before)
+        return 0
 
-    report = await run_retention(sessions, SETTINGS, forget, NOW)
-    assert report.contacts_deleted >= 1 and public_id in forgotten
+    await run_retention(sessions, SETTINGS, prune, NOW)
+    assert pruned == [(NOW - timedelta(days=SETTINGS.transcript_days)).timestamp()]
+    async with sessions() as s:
+        assert await s.get(Contact, erased_id) is None
 
 
 async def test_only_one_process_runs_a_round_on_postgresql(database: Database) -> None:
@@ -166,7 +171,7 @@ async def test_only_one_process_runs_a_round_on_postgresql(database: Database) -
         await holder.begin()
         assert await holder.scalar(_LOCK)  # another process is in a round
         await other.begin()
-        report, _ = await apply_retention(AsyncSession(bind=other), SETTINGS, NOW)
+        report = await apply_retention(AsyncSession(bind=other), SETTINGS, NOW)
         assert report.skipped
         await other.rollback()
         await holder.rollback()

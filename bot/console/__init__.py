@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -9,17 +10,22 @@ import jinja2
 from aiohttp import web
 
 from bot.console import (
+    account,
     announcements,
     audit,
     corrections,
     dashboard,
     export,
+    login,
     media,
     users,
     views,
 )
 from bot.console.auth import SESSION_KEY, STAFF_KEY, console_middleware
-from bot.console.context import CONTENT, ConsoleContent
+from bot.console.context import CONTENT, KEYS, PASSWORDS, ConsoleContent
+from bot.console.passwords import PasswordChecker
+from bot.keys import SETTINGS
+from pmi.console_keys import load_console_keys
 from pmi.corrections import load_intents
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
@@ -44,6 +50,14 @@ async def _to_inbox(_: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/console/")
 
 
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """The console key (CONSOLE_SECRET_KEY or its file) and the password-check threads."""
+    app[KEYS] = load_console_keys(app[SETTINGS].console)
+    app[PASSWORDS] = PasswordChecker()
+    yield
+    app[PASSWORDS].close()
+
+
 def setup_console(app: web.Application, settings: Settings) -> None:
     content = settings.content
     app[CONTENT] = ConsoleContent(
@@ -55,6 +69,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
     # Before aiohttp_jinja2's middleware, which computes the template context: the
     # session must be loaded by then.
     app.middlewares.append(console_middleware)
+    app.cleanup_ctx.append(_resources)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -62,9 +77,13 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         context_processors=[_context],
     )
     r = app.router
-    r.add_get("/console/login", views.login_page)
-    r.add_post("/console/login", views.login)
-    r.add_post("/console/logout", views.logout)
+    r.add_get("/console/login", login.login_page)
+    r.add_post("/console/login", login.login)
+    r.add_get("/console/login/{step:code|enrol}", login.step_page)
+    r.add_post("/console/login/{step:code|enrol}", login.step_submit)
+    r.add_post("/console/logout", login.logout)
+    r.add_get("/console/account", account.account_page)
+    r.add_post("/console/account/totp", account.enable_totp)
     r.add_get("/console/", views.inbox)
     r.add_get("/console", _to_inbox)
     r.add_get("/console/alerts.json", views.alerts_json)
@@ -72,7 +91,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
     r.add_get("/console/dashboard", dashboard.dashboard_page)
     r.add_get("/console/cases/{reference}", views.case_page)
     r.add_post(
-        "/console/cases/{reference}/{action:acknowledge|status|note|message|takeover|release}",
+        "/console/cases/{reference}/{action:acknowledge|status|note|message|takeover|release|release_held}",
         views.case_action,
     )
     r.add_get("/console/conversations", views.conversations_page)
@@ -95,7 +114,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
     r.add_get("/console/users", users.users_page)
     r.add_post("/console/users", users.create_user)
     r.add_post(
-        "/console/users/{user_id:[0-9]{1,18}}/{action:deactivate|activate|password}",
+        "/console/users/{user_id:[0-9]{1,18}}/{action:deactivate|activate|password|totp_reset}",
         users.user_action,
     )
     r.add_static("/console/static", HERE / "static")

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from bot.console.views import case_filters, require_admin
 from bot.keys import SESSIONMAKER
-from pmi import staff
+from pmi import erasure, staff
 
 
 def _page(request: web.Request) -> int:
@@ -36,6 +36,7 @@ async def audit_page(request: web.Request) -> dict:
             until=dates.get("until"),
         )
         entries, total = await staff.audit_entries(s, filters, page)
+        erasures = await erasure.pending(s)
     pages = max(1, -(-total // staff.AUDIT_PAGE))
     params = {k: v for k, v in q.items() if k != "page" and v}
     return {
@@ -47,4 +48,5 @@ async def audit_page(request: web.Request) -> dict:
         "query": q,
         "users": users,
         "actions": actions,
+        "erasures": erasures,
     }

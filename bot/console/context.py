@@ -1,4 +1,4 @@
-"""Content the console renders (labels, replies, missions), loaded at start-up."""
+"""What the console shares: content it renders (loaded at start-up), its keys, password checks."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from bot.console.passwords import PasswordChecker
+from pmi.console_keys import ConsoleKeys
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
@@ -20,3 +22,5 @@ class ConsoleContent:
 
 
 CONTENT = web.AppKey("console_content", ConsoleContent)
+KEYS = web.AppKey("console_keys", ConsoleKeys)
+PASSWORDS = web.AppKey("password_checker", PasswordChecker)

@@ -1,4 +1,4 @@
-"""Console pages: login, case inbox, case page and its actions, live alerts, transcripts."""
+"""Console pages: case inbox, case page and its actions, live alerts, transcripts."""
 
 from __future__ import annotations
 
@@ -10,18 +10,10 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.console.auth import (
-    SESSION_KEY,
-    STAFF_KEY,
-    check_csrf,
-    clear_cookie,
-    cookie_name,
-    new_login_csrf,
-    set_cookie,
-)
+from bot.console.auth import SESSION_KEY, STAFF_KEY
 from bot.console.context import CONTENT
 from bot.keys import SESSIONMAKER, SETTINGS
-from pmi import case_export, cases, corrections, handoff, messages, staff, transcripts
+from pmi import case_export, cases, corrections, handoff, messages, safety, staff, transcripts
 from pmi import media as media_records
 from pmi.db import utcnow
 from pmi.models import (
@@ -29,75 +21,15 @@ from pmi.models import (
     CaseStatus,
     Contact,
     InboundMessage,
+    OutboundMessage,
     Priority,
     Role,
     StaffUser,
 )
 
 MAX_TEXT = 4000
-LOGIN_CSRF = "pmi_login_csrf"
+POSSIBLE_DANGER_DAYS = timedelta(days=7)  # the conversations page lists these as flagged
 CHANNELS = ("webchat", "telegram", "whatsapp")
-
-
-def client_ip(request: web.Request) -> str:
-    return request.remote or "?"
-
-
-async def login_page(request: web.Request) -> web.Response:
-    """Show the login form with a fresh double-submit CSRF token."""
-    return await _render_login(request, None, 200)
-
-
-async def _render_login(request: web.Request, error: str | None, status: int) -> web.Response:
-    token = new_login_csrf()
-    response = aiohttp_jinja2.render_template(
-        "login.html", request, {"csrf": token, "error": error}, status=status
-    )
-    set_cookie(response, request, LOGIN_CSRF, token)
-    return response
-
-
-async def login(request: web.Request) -> web.StreamResponse:
-    """Check the password (throttled), rotate the session and go to the inbox."""
-    form = await request.post()
-    check_csrf(request.cookies.get(cookie_name(request, LOGIN_CSRF), ""), form.get("csrf"))
-    username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))
-    settings = request.app[SETTINGS].console
-    user: StaffUser | None = None
-    async with request.app[SESSIONMAKER]() as s, s.begin():
-        window = timedelta(minutes=settings.login_window_minutes)
-        if await staff.recent_failures(s, username, window) >= settings.login_max_failures:
-            await staff.audit(s, None, "login_throttled", username)
-            throttled = True
-        else:
-            throttled = False
-            user = await staff.authenticate(s, username, password, client_ip(request))
-            if user is not None:
-                old = request.cookies.get(cookie_name(request, "pmi_session"))
-                if old:
-                    await staff.close_session(s, old)
-                token, _ = await staff.open_session(s, user)
-                await staff.audit(s, user, "login")
-            else:
-                await staff.audit(s, None, "login_failed", username)
-    if throttled:
-        return await _render_login(request, "Terlalu banyak percobaan. Coba lagi nanti.", 429)
-    if user is None:
-        return await _render_login(request, "Nama pengguna atau kata sandi salah.", 401)
-    response = web.HTTPFound("/console/")
-    set_cookie(response, request, "pmi_session", token)
-    clear_cookie(response, request, LOGIN_CSRF)
-    raise response
-
-
-async def logout(request: web.Request) -> web.StreamResponse:
-    token = request.cookies.get(cookie_name(request, "pmi_session"), "")
-    async with request.app[SESSIONMAKER]() as s, s.begin():
-        await staff.close_session(s, token)
-        await staff.audit(s, request[STAFF_KEY], "logout")
-    response = web.HTTPFound("/console/login")
-    clear_cookie(response, request, "pmi_session")
-    raise response
 
 
 def scope(user: StaffUser) -> str | None:
@@ -183,11 +115,18 @@ async def case_page(request: web.Request) -> dict:
         contact = await s.get(Contact, case.contact_id) if case.contact_id else None
         events = await cases.case_events(s, case)
         talk = await messages.conversation(s, contact.id) if contact else []
+        if scope(user) is not None and talk:
+            # Mission staff read only the part of the talk about their mission's case.
+            since, until = await cases.mission_window(s, case)
+            talk = [m for m in talk if since <= _when(m) and (until is None or _when(m) < until)]
         files = await media_records.of_inbound_ids(s, _inbound_ids(talk))
+        held = await safety.held_count(s, contact.id) if contact else 0
         await staff.audit(s, user, "view_case", case.reference)
     return {
         "case": case,
         "contact": contact,
+        "unsafe": _unsafe(case, contact),
+        "held": held,
         "events": events,
         "conversation": talk,
         "media": files,
@@ -195,6 +134,21 @@ async def case_page(request: web.Request) -> dict:
         "csrf": request[SESSION_KEY].csrf_token,
         "overdue": overdue(case, request),
     }
+
+
+def _when(message: InboundMessage | OutboundMessage) -> datetime:
+    return message.received_at if isinstance(message, InboundMessage) else message.created_at
+
+
+def _unsafe(case: Case | None, contact: Contact | None) -> bool:
+    """Whether writing to this worker's chat may endanger her (she said it is not safe)."""
+    if contact is not None and contact.unsafe_since is not None:
+        return True
+    return case is not None and case.safe_to_reply not in (None, "yes")
+
+
+def _override(form: dict) -> bool:
+    return form.get("override") == "1"
 
 
 def _inbound_ids(talk: Sequence[object]) -> list[int]:
@@ -230,8 +184,18 @@ async def case_action(request: web.Request) -> web.StreamResponse:
             text = _text(form)
             if contact is None:
                 raise web.HTTPConflict(text="the worker's chat no longer exists")
-            await handoff.staff_reply(s, contact, text)
-            await cases.add_event(s, case, "message", {"text": text}, actor=actor)
+            override = _override(form) and _unsafe(case, contact)
+            await handoff.staff_reply(s, contact, text, override=override)
+            kind = "message_unsafe_override" if override else "message"
+            await cases.add_event(s, case, kind, {"text": text}, actor=actor)
+            if override:
+                await staff.audit(s, user, "unsafe_override", case.reference, {"what": "message"})
+        elif action == "release_held":
+            if contact is None or not _override(form):
+                raise web.HTTPBadRequest(text="confirm that you understand the risk")
+            released = await safety.release_held(s, contact.id)
+            await cases.add_event(s, case, "held_released", {"count": released}, actor=actor)
+            await staff.audit(s, user, "unsafe_override", case.reference, {"what": "held"})
         elif action in ("takeover", "release") and contact is not None:
             if action == "takeover":
                 await handoff.start_handoff(s, contact)
@@ -285,8 +249,12 @@ def operator_only(request: web.Request) -> StaffUser:
 async def conversations_page(request: web.Request) -> dict:
     """Conversations handed to a person, waiting for staff."""
     operator_only(request)
+    since = utcnow() - POSSIBLE_DANGER_DAYS
     async with request.app[SESSIONMAKER]() as s:
-        return {"contacts": await messages.handoff_contacts(s)}
+        return {
+            "contacts": await messages.handoff_contacts(s),
+            "possible_danger": await transcripts.possible_danger(s, since),
+        }
 
 
 async def _contact(request: web.Request, s: AsyncSession) -> Contact:
@@ -311,6 +279,7 @@ async def conversation_page(request: web.Request) -> dict:
         await staff.audit(s, user, "view_conversation", contact.public_id)
     return {
         "contact": contact,
+        "unsafe": contact.unsafe_since is not None,
         "conversation": talk,
         "media": files,
         "intents": request.app[CONTENT].intents,
@@ -326,7 +295,10 @@ async def conversation_action(request: web.Request) -> web.StreamResponse:
     async with request.app[SESSIONMAKER]() as s, s.begin():
         contact = await _contact(request, s)
         if action == "message":
-            await handoff.staff_reply(s, contact, _text(form))
+            override = _override(form) and contact.unsafe_since is not None
+            await handoff.staff_reply(s, contact, _text(form), override=override)
+            if override:
+                await staff.audit(s, user, "unsafe_override", contact.public_id)
         elif action == "takeover":
             await handoff.start_handoff(s, contact)
         else:

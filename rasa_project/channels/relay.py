@@ -13,15 +13,22 @@ stored inbound message's id in `metadata.message_id`. Unlike Rasa's REST channel
 - **Finishes what it starts.** A turn runs to its end even if the app disconnects, so it
   is saved and a retry replays it.
 - **Reports NLU.** The answer carries the intent and its confidence for the transcript.
+- **Erases.** `POST /webhooks/relay/erase` (`{"sender": ...}`) deletes a conversation from
+  the tracker store and `POST /webhooks/relay/prune` (`{"before": unix time}`) the events
+  older than the retention period (`erasure.py`): Rasa's own API cannot delete.
+- **Closed.** Every request but the health check needs `Authorization: Bearer <token>`
+  (the `token` of this channel in credentials.yml, from the environment); Rasa's HTTP API
+  and its plain REST channel are not enabled in production.
 
-Response: `{"replies": [...], "intent": str | null, "confidence": float | null,
-"replayed": bool}`.
+Response of a turn: `{"replies": [...], "intent": str | null, "confidence": float | null,
+"replayed": bool}`. `GET /webhooks/relay/` answers 200 once the model is loaded, else 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,6 +40,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from rasa_project.channels.erasure import erase_conversation, prune_before
 
 logger = logging.getLogger(__name__)
 
@@ -109,17 +118,64 @@ def _nlu(user: UserUttered) -> dict[str, Any]:
 class RelayInput(InputChannel):
     """Input channel for the app's relay (see the module docstring)."""
 
+    def __init__(self, token: str | None = None) -> None:
+        if not token:
+            raise ValueError("the relay channel needs a token (credentials.yml: ${RASA_TOKEN})")
+        self._token = token
+
     @classmethod
     def name(cls) -> str:
         return "relay"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> RelayInput:
+        return cls((credentials or {}).get("token"))
+
+    def _authorised(self, request: Request) -> bool:
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode())
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         _record_remote_action_failures()
         hook = Blueprint("relay_webhook", __name__)
 
+        @hook.middleware("request")
+        async def authorise(request: Request) -> HTTPResponse | None:
+            if request.method == "GET" and request.path.rstrip("/").endswith("/relay"):
+                return None  # the health check
+            if not self._authorised(request):
+                return response.json({"error": "unauthorised"}, 401)
+            return None
+
         @hook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        async def health(request: Request) -> HTTPResponse:
+            agent = request.app.ctx.agent
+            ready = agent is not None and agent.is_ready()
+            return response.json({"status": "ok" if ready else "loading"}, 200 if ready else 503)
+
+        @hook.route("/erase", methods=["POST"])
+        async def erase(request: Request) -> HTTPResponse:
+            body = request.json if isinstance(request.json, dict) else {}
+            sender = body.get("sender")
+            agent = request.app.ctx.agent
+            if not isinstance(sender, str) or not sender:
+                return response.json({"error": "sender"}, 400)
+            if agent is None:
+                return response.json({"error": "not ready"}, 503)
+            async with agent.lock_store.lock(sender):
+                erased = await erase_conversation(agent.tracker_store, sender)
+            return response.json({"erased": erased})
+
+        @hook.route("/prune", methods=["POST"])
+        async def prune(request: Request) -> HTTPResponse:
+            body = request.json if isinstance(request.json, dict) else {}
+            before = body.get("before")
+            agent = request.app.ctx.agent
+            if not isinstance(before, int | float):
+                return response.json({"error": "before"}, 400)
+            if agent is None:
+                return response.json({"error": "not ready"}, 503)
+            return response.json({"pruned": await prune_before(agent.tracker_store, before)})
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
