@@ -24,6 +24,7 @@ help:
 	@echo "make model  - train the Rasa model if its inputs changed"
 	@echo "make eval-nlu - held-out NLU evaluation against Rasa's default and TF-IDF + LR"
 	@echo "make eval-emergency - emergency triage on held-out emergencies and look-alikes"
+	@echo "make eval-complaints - scripted complaints through app, Rasa and actions: turns, fields"
 	@echo "make test-scale - two Rasa servers and two apps on PostgreSQL + Redis, one killed"
 	@echo "make bench - latency, throughput, start-up, memory and accuracy: reports/bench.md"
 	@echo "make bench-policies - per-turn cost of other Rasa policy sets (Memoization, TED)"
@@ -67,6 +68,7 @@ lint: $(VENV)/.installed
 test: setup model lint validate
 	DATABASE_URL=sqlite:///var/alembic-check.db $(VENV)/bin/alembic upgrade head
 	DATABASE_URL=sqlite:///var/alembic-check.db $(VENV)/bin/alembic check
+	$(PY) -m scripts.rasa_stories
 	$(VENV)/bin/pytest
 
 admin: migrate
@@ -90,6 +92,10 @@ eval-nlu: setup
 .PHONY: eval-emergency
 eval-emergency: setup model
 	$(PY) -m scripts.eval_emergency
+
+.PHONY: eval-complaints
+eval-complaints: setup model
+	$(PY) -m scripts.eval_complaints
 
 # Slow (about 10 minutes), so not part of `make test`; BENCH_ARGS=--quick for a short run.
 .PHONY: bench

@@ -10,9 +10,11 @@ from actions.content import settings
 from pmi.contacts import ContactSheet, EmergencyLines
 from pmi.countries import CountryNames
 from pmi.db import create_engine, create_sessionmaker
+from pmi.intake import FormWords, Intake
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
+from pmi.places import Places
 
 
 @cache
@@ -43,4 +45,15 @@ def contacts() -> ContactSheet:
         missions(),
         EmergencyLines.load(content.emergency_lines_file),
         Replies.load(content.replies_file),
+    )
+
+
+@cache
+def intake() -> Intake:
+    content = settings().content
+    return Intake(
+        FormWords.load(content.form_words_file),
+        labels(),
+        missions().places or Places.load(content.places_file),
+        country_names(),
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
-from actions.db import country_names, labels, missions
+from actions.db import country_names, intake, labels, missions
 from pmi.missions import Mission
 
 _PHONE_CHARS = re.compile(r"^\+?[\d\s().-]{8,24}$")
@@ -64,17 +64,23 @@ def parse_phone(value: Any) -> str | None:
     return ("+" if text.startswith("+") else "") + digits
 
 
+def _is_word(kind: str, text: str) -> bool:
+    """One of the listed words, also with chat particles around it ("iya boleh kak")."""
+    plain = " ".join(intake().words.words_of(text))
+    return labels().is_word(kind, text) or (bool(plain) and labels().is_word(kind, plain))
+
+
 def is_skip(value: Any) -> bool:
-    return labels().is_word("skip_words", text_of(value))
+    return _is_word("skip_words", text_of(value))
 
 
 def yes_no(value: Any) -> str | None:
     text = text_of(value)
     if text in ("yes", "no"):
         return text
-    if labels().is_word("yes_words", text):
+    if _is_word("yes_words", text):
         return "yes"
-    if labels().is_word("no_words", text):
+    if _is_word("no_words", text):
         return "no"
     return None
 

@@ -11,6 +11,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.content import knowledge, language_of
 from actions.db import contacts, sessions
 from pmi import agencies
+from pmi.intake import find_agency
+from pmi.labels import normalise
 
 # Topics whose answer depends on the worker's country: without one, ask for it first.
 NEEDS_COUNTRY = frozenset({"ask_embassy_contact"})
@@ -19,9 +21,15 @@ AGENCY = "ask_agency_legality"
 
 
 def _message_agency(tracker: Tracker) -> str | None:
+    """The agency named: the model's entity, completed by the "PT …" the text spells out
+    when the entity stopped short ("pt cahaya bintang" of "pt cahaya bintang timur itu")."""
+    written = find_agency(str((tracker.latest_message or {}).get("text") or ""))
     for entity in (tracker.latest_message or {}).get("entities") or []:
         if entity.get("entity") == "agency" and isinstance(entity.get("value"), str):
-            return entity["value"][:200]
+            value = entity["value"]
+            if written and normalise(written).startswith(normalise(value)):
+                value = written
+            return value[:200]
     return None
 
 

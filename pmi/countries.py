@@ -14,13 +14,18 @@ MIN_PHRASE = 4  # shorter names ("kl", "my", "hk") only count when they are the 
 
 
 class CountryNames:
-    def __init__(self, names: dict[str, str]) -> None:
+    def __init__(self, names: dict[str, str], shown: dict[str, str] | None = None) -> None:
         self.names = names  # normalised name -> code
+        self.shown = shown or {}  # code -> the first name listed, as shown to workers
+
+    def name_of(self, code: str) -> str | None:
+        return self.shown.get(code)
 
     @classmethod
     def load(cls, nlu_file: Path) -> CountryNames:
         raw = yaml.safe_load(nlu_file.read_text(encoding="utf-8")) or {}
         names: dict[str, str] = {}
+        shown: dict[str, str] = {}
         for block in raw.get("nlu") or []:
             code = str(block.get("synonym", ""))
             if not _CODE.match(code):
@@ -30,7 +35,8 @@ class CountryNames:
                 name = normalise(line.strip().removeprefix("- "))
                 if name:
                     names[name] = code
-        return cls(names)
+                    shown.setdefault(code, name.title())
+        return cls(names, shown)
 
     def resolve(self, text: str) -> str | None:
         """The code for an answer like "di taipei kak" or "Malaysia"; None if no name is known."""

@@ -64,6 +64,7 @@ class ContentSettings(_Section):
     emergency_lines_file: Path = Path("data/emergency_lines.yml")
     danger_lexicon_file: Path = Path("data/danger_lexicon.yml")
     commands_file: Path = Path("data/commands.yml")
+    form_words_file: Path = Path("data/form_words.yml")
     country_names_file: Path = Path("rasa_project/data/nlu/entities.yml")
     domain_dir: Path = Path("rasa_project/domain")  # the intents operators may mark messages with
 
@@ -76,6 +77,7 @@ class ContentSettings(_Section):
         "emergency_lines_file",
         "danger_lexicon_file",
         "commands_file",
+        "form_words_file",
         "country_names_file",
         "domain_dir",
     )

@@ -149,12 +149,12 @@ async def test_a_turn_run_again_files_no_second_case(app_db, monkeypatch) -> Non
     """Rasa killed mid-turn runs the turn again: the same worker message files one case."""
     from sqlalchemy import func, select
 
-    from actions.complaints import ActionSubmitComplaint
+    from actions.complaint_filing import ActionSubmitComplaint
     from actions.emergency import ActionEmergency
     from pmi.models import Case, StaffAlert
 
     engine = create_engine(app_db)
-    for module in ("actions.complaints", "actions.emergency"):
+    for module in ("actions.complaint_filing", "actions.emergency"):
         monkeypatch.setattr(f"{module}.sessions", lambda: create_sessionmaker(engine))
     form = {
         "form_country": "TW",

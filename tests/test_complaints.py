@@ -44,7 +44,7 @@ async def cases_by_sender(db, sender: str) -> list[Case]:  # type: ignore[no-unt
 async def test_full_complaint_in_indonesian(chat, db) -> None:
     sender = "cmp-id"
     assert "Apa masalahnya?" in joined(await say(chat, sender, "sy mau lapor masalah kerja"))
-    assert "negara mana" in joined(await say(chat, sender, "1"))
+    assert "negara dan kota mana" in joined(await say(chat, sender, "1"))
     assert "kota" in joined(await say(chat, sender, "Malaysia"))
     assert "majikan" in joined(await say(chat, sender, "Johor Bahru"))
     assert "Agensi/PT" in joined(await say(chat, sender, "lewati"))
@@ -110,7 +110,7 @@ async def test_invalid_answers_are_asked_again_with_an_example(chat) -> None:
     await say(chat, sender, "Kowloon")
     await say(chat, sender, "lewati")
     await say(chat, sender, "lewati")
-    assert "Mohon ceritakan sedikit lebih lengkap" in joined(await say(chat, sender, "ok"))
+    assert "Ceritakan dengan beberapa kata" in joined(await say(chat, sender, "ok"))
     await say(chat, sender, "batal")
 
 

@@ -76,6 +76,22 @@ CASES: dict[str, Scenario] = {
     "lewati": Scenario(ID_FORM, ("Agensi/PT",)),
     "skip": Scenario(EN_FORM, ("agency",)),
     "batal": Scenario(("sy mau lapor", "1"), ("dibatalkan",)),
+    "lanjut laporan": Scenario(
+        ("mau lapor", "5", "gimana cara kirim uang ke indonesia?", "nanti"),
+        ("Anda bekerja di negara dan kota mana?",),
+    ),
+    "continue report": Scenario(
+        ("I want to report a problem", "5", "how do I send money home?", "later"),
+        ("In which country and city",),
+    ),
+    "ubah kota": Scenario(
+        ("sy mau lapor gaji sy dipotong agen di kuala lumpur", "lewati", "lewati", "1"),
+        ("Di kota atau daerah mana?",),
+    ),
+    "change city": Scenario(
+        ("I want to report, my agency charges illegal fees in Kuala Lumpur", "skip", "skip", "1"),
+        ("In which city or area?",),
+    ),
     "cancel": Scenario(("I want to report a problem", "1"), ("cancelled",)),
     "langkau": Scenario(MS_EMERGENCY, ("Selamatkah jika pegawai",)),
     "tidak ada": Scenario(ID_UNSAFE, ("PMI-", "Terima kasih")),
