@@ -11,7 +11,6 @@ actions/complaint_filing.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
@@ -21,6 +20,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.cases import ActionCaseStatus
 from actions.complaint_filing import FORM_SLOTS, SKIPPED, has_draft, summary
+from actions.complaint_reading import Turn, code_of, told_before
 from actions.content import language_of
 from actions.db import intake
 from actions.forms import is_skip, parse_phone, text_of, yes_no
@@ -35,28 +35,6 @@ ASIDE = frozenset({"check_case_status", "request_human"})  # intents that interr
 PAUSE_QUESTION, PAUSE_DRAFT, PAUSE_HUMAN, STALE = "question", "draft", "human", "stale"
 PASS = frozenset({"cancel", "report_emergency", "report_self_harm"})  # rules handle these
 RESUME, CONFIRM = "complaint_resume", "city_confirm"
-
-
-@dataclass(frozen=True)
-class Turn:
-    text: str
-    intent: str | None
-    confidence: float
-
-    @classmethod
-    def of(cls, tracker: Tracker) -> Turn:
-        message = tracker.latest_message or {}
-        intent = message.get("intent") or {}
-        text = text_of(message.get("text"))
-        return cls(
-            "" if text.startswith("/") else text,
-            intent.get("name"),
-            intent.get("confidence") or 0.0,
-        )
-
-
-def _code(country: Any) -> str | None:
-    return country if isinstance(country, str) and len(country) == 2 and country.isupper() else None
 
 
 class ValidateComplaintForm(FormValidationAction):
@@ -111,8 +89,11 @@ class ValidateComplaintForm(FormValidationAction):
                 return self._with_summary(tracker, await super().run(dispatcher, tracker, domain))
             return [SlotSet("complaint_pause", PAUSE_DRAFT), SlotSet("requested_slot", RESUME)]
         dispatcher.utter_message(response="utter_complaint_intro")
-        events = self._fill(turn, tracker, skip=None, opening=True)
-        tracker.add_slots(events)
+        events: list[EventType] = []
+        for text in told_before(tracker, turn):
+            found = self._fill(Turn(text, None, 0.0), tracker, skip=None, opening=True)
+            tracker.add_slots(found)
+            events += found
         return self._with_summary(tracker, events + await super().run(dispatcher, tracker, domain))
 
     async def _back(
@@ -141,7 +122,7 @@ class ValidateComplaintForm(FormValidationAction):
     ) -> list[EventType]:
         """Every still empty field the message contains (never the one being asked)."""
         slot = tracker.get_slot
-        known = _code(slot("form_country")) or _code(slot("country"))
+        known = code_of(slot("form_country")) or code_of(slot("country"))
         reading = intake().read(turn.text, known)
         found: dict[str, Any] = {
             "problem": reading.problem,
@@ -185,7 +166,7 @@ class ValidateComplaintForm(FormValidationAction):
 
     def _answers(self, text: str, requested: str, tracker: Tracker) -> bool:
         reader = intake()
-        country = _code(tracker.get_slot("form_country"))
+        country = code_of(tracker.get_slot("form_country"))
         checks = {
             "problem": lambda: reader.category_of(text) is not None or text.strip().isdigit(),
             "form_country": lambda: bool(
@@ -224,7 +205,7 @@ class ValidateComplaintForm(FormValidationAction):
         if turn.intent == "check_case_status":
             await ActionCaseStatus().run(dispatcher, tracker, domain)
         else:
-            country = _code(tracker.get_slot("form_country")) or tracker.get_slot("country")
+            country = code_of(tracker.get_slot("form_country")) or tracker.get_slot("country")
             await answer_topic(
                 dispatcher, tracker, turn.intent, country, language_of(tracker.slots)
             )
@@ -299,7 +280,7 @@ class ValidateComplaintForm(FormValidationAction):
         text, reader = text_of(value), intake()
         if is_skip(text):
             return {"city": SKIPPED}
-        country = _code(tracker.get_slot("form_country"))
+        country = code_of(tracker.get_slot("form_country"))
         exact = reader.place_of(text, country)
         if exact is not None:
             return {"city": exact.name}

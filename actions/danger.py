@@ -74,8 +74,7 @@ class ActionDangerCleared(Action):
         if is_topic(topic):
             country = tracker.get_slot("country")
             return events + await answer_topic(dispatcher, tracker, topic, country, language)
-        if topic == COMPLAINT:
-            dispatcher.utter_message(response="utter_complaint_intro")
+        if topic == COMPLAINT:  # the form says its intro and reads the message she wrote
             return [*events, FollowupAction("complaint_form")]
         if topic in FOLLOW_UPS:
             return [*events, FollowupAction(FOLLOW_UPS[topic])]

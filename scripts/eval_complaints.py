@@ -1,5 +1,9 @@
 """`make eval-complaints`: scripted complaints driven through the real app, Rasa and actions.
 
+Sets: `tests/complaints/eval_complaints_v2.yml` (held out: the targets are measured on
+it), `eval_complaints.yml` (v1, spent: measured once as held out, see `HISTORY`) and
+`dev_complaints.yml` (the development set the form was shaped on).
+
 Each conversation of a set (`tests/complaints/*.yml`, format in their headers) is typed into
 the web chat of a real app (its own cookie, as a browser), which relays to the real Rasa
 server with the trained model and the real action server. The driver reads which question
@@ -11,8 +15,11 @@ Reported in `reports/complaints.json` and printed: turns after the first message
 consent question (median, p90; per opening: both = problem and place named at once),
 fields of the filed case that are right (category, country, city, mission), side
 questions answered and the form resumed, and conversations stuck (no consent question
-within `MAX_TURNS`). The held-out set's failures are counted, not listed (`--show`
-lists them for the development set only): reading them would be tuning on it.
+within `MAX_TURNS`). A complaint the triage takes for an emergency (an urgent case at
+once) is counted apart, with whether its mission is right; where the bot asks "in danger
+now?" the driver answers no (nobody in these scripts is in danger now). The held-out
+set's failures are counted, not listed (`--show` lists them for the development set
+only): reading them would be tuning on it.
 """
 
 from __future__ import annotations
@@ -37,9 +44,19 @@ from scripts.model import ROOT, ensure_model
 from scripts.stack import Stack, migrate, percentile
 
 SETS = {
-    "holdout": ROOT / "tests" / "complaints" / "eval_complaints.yml",
+    "holdout": ROOT / "tests" / "complaints" / "eval_complaints_v2.yml",
+    "holdout_v1_spent": ROOT / "tests" / "complaints" / "eval_complaints.yml",
     "dev": ROOT / "tests" / "complaints" / "dev_complaints.yml",
 }
+# The run of v1 while it was held out (2026-12-02, commit 4d80710; the driver did not yet
+# tell an emergency escalation from a stuck form). Its failures were not read; the form was
+# then changed on the development set's evidence (complaints the triage escalates, a problem
+# told before "mau lapor"), and v2 was written as the new held-out set.
+HISTORY = [
+    {"set": "v1", "run": 1, "n": 64, "median_turns": 8, "median_turns_both": 8,
+     "fields_correct": {"category": 0.6719, "country": 0.7656, "city": 0.75, "mission": 0.7656},
+     "asides_answered": "1/6", "stuck": 15},
+]  # fmt: skip
 REPORT = ROOT / "reports" / "complaints.json"
 DOMAIN = ROOT / "rasa_project" / "domain" / "complaints.yml"
 MAX_TURNS = 14
@@ -56,6 +73,10 @@ ANSWER_OF = {
     "phone": "phone",
 }
 REFERENCE = re.compile(r"\bPMI-[A-Z0-9-]+")
+# The triage's answers (rasa_project/domain/emergency.yml): the emergency path opened (an
+# urgent case, the mission alerted), or the one danger question ("in danger now?").
+ESCALATED = ("segera hubungi:", "call at once:")
+DANGER_QUESTION = ("dalam bahaya sekarang?", "in danger now?")
 TARGETS = {"median_turns_both": 4, "fields_correct": 0.95, "stuck": 0}
 
 
@@ -98,6 +119,8 @@ class Outcome:
     lang: str
     turns: int | None = None  # after the first message, until the consent question
     stuck: bool = False
+    escalated: bool = False  # taken as an emergency: an urgent case instead of the form
+    danger_asked: bool = False  # asked "in danger now?" (the driver answers no)
     aside_answered: bool | None = None
     fields: dict[str, bool] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
@@ -116,7 +139,9 @@ async def drive(app_url: str, item: dict, questions: dict[str, list[str]]) -> tu
     out = Outcome(item["id"], item["opening"], item["lang"])
     answers, aside = dict(item.get("answers") or {}), item.get("interrupt")
     url = app_url + "/api/chat"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+    jar = aiohttp.CookieJar(unsafe=True)  # the web chat's session cookie, on 127.0.0.1
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(cookie_jar=jar, timeout=timeout) as http:
 
         async def send(text: str) -> str:
             out.log.append(f"> {text}")
@@ -126,6 +151,15 @@ async def drive(app_url: str, item: dict, questions: dict[str, list[str]]) -> tu
 
         reply, turns, repeats, nudged, last = await send(item["first"]), 0, 0, False, None
         while turns < MAX_TURNS:
+            if any(h in reply for h in ESCALATED):
+                out.escalated = True
+                match = REFERENCE.search(reply)
+                return out, match.group(0) if match else ""
+            if any(h in reply for h in DANGER_QUESTION):
+                out.danger_asked = True  # nobody in these scripts is in danger now
+                reply = await send("no" if item["lang"] == "en" else "tidak")
+                turns += 1
+                continue
             slot = asked(reply, questions)
             if slot == "consent":
                 out.turns = turns
@@ -188,11 +222,16 @@ def summarise(outcomes: list[Outcome], show: bool) -> dict:
         return {
             "n": len(group),
             "median": statistics.median(values) if values else None,
-            "p90": percentile(values, 0.9) if values else None,
+            "p90": percentile(values, 90) if values else None,
         }
 
+    escalated = [o for o in outcomes if o.escalated]
+    outcomes = [o for o in outcomes if not o.escalated]
     result = {
-        "conversations": len(outcomes),
+        "conversations": len(outcomes) + len(escalated),
+        "escalated": len(escalated),
+        "escalated_mission_correct": sum(o.fields.get("mission", False) for o in escalated),
+        "danger_asked": sum(o.danger_asked for o in outcomes),
         "turns_to_consent": turns_of(outcomes),
         "by_opening": {
             k: turns_of([o for o in outcomes if o.opening == k])
@@ -230,15 +269,20 @@ async def evaluate(names: list[str], show: bool) -> dict:
     stack = Stack(workdir, database_url, model=model)
     stack.action_server()
     rasa = stack.rasa()
-    limits = {
-        "WEBCHAT_ENABLED": "true",
-        "WEBCHAT_SESSIONS_PER_IP_HOUR": "100000",
-        "WEBCHAT_MESSAGES_PER_IP_MINUTE": "100000",
-        "WEBCHAT_MESSAGES_PER_MINUTE": "100000",
-    }
-    app = stack.app(rasa_url=rasa.url, env=limits)
+    # Every scripted worker writes from 127.0.0.1: the web chat's per-address limits are
+    # lifted in a copy of config.yml (nothing else changes).
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    webchat = config.setdefault("channels", {}).setdefault("webchat", {})
+    webchat.update(
+        enabled=True,
+        sessions_per_ip_hour=100_000,
+        messages_per_ip_minute=100_000,
+        messages_per_minute=100_000,
+    )
+    (workdir / "config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    app = stack.app(rasa_url=rasa.url, env={"PMI_CONFIG": str(workdir / "config.yml")})
     questions = question_texts()
-    report: dict = {"targets": TARGETS, "sets": {}}
+    report: dict = {"targets": TARGETS, "history": HISTORY, "sets": {}}
     try:
         say(f"starting the action server, Rasa and the app (logs in {workdir})")
         stack.start_all()
@@ -253,7 +297,7 @@ async def evaluate(names: list[str], show: bool) -> dict:
                 if number % 10 == 0 or number == len(items):
                     say(f"{name}: {number}/{len(items)} conversations")
             await check_fields(database_url, results)
-            summary = summarise([r[0] for r in results], show and name != "holdout")
+            summary = summarise([r[0] for r in results], show and name == "dev")
             summary["file"] = str(SETS[name].relative_to(ROOT))
             report["sets"][name] = summary
     finally:
@@ -276,10 +320,13 @@ def main() -> int:
             f"{result['turns_to_consent']['median']} p90 {result['turns_to_consent']['p90']}"
             f" (both named: median {both.get('median')}) · fields {result['fields_correct']}"
             f" · asides answered {result['asides_answered_and_resumed']}/{result['asides']}"
-            f" · stuck {result['stuck']}"
+            f" · stuck {result['stuck']} · escalated {result['escalated']}"
         )
         if args.show and "failures" in result:
-            print(json.dumps(result["failures"], indent=1, ensure_ascii=False))
+            shown = ROOT / "var" / f"eval-complaints-{name}-failures.json"
+            shown.parent.mkdir(exist_ok=True)
+            shown.write_text(json.dumps(result["failures"], indent=1, ensure_ascii=False))
+            print(f"{len(result['failures'])} failures of {name}: {shown.relative_to(ROOT)}")
     return 0
 
 

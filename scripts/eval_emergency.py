@@ -1,8 +1,11 @@
 """`make eval-emergency`: the emergency triage on realistic emergencies and look-alikes.
 
 Sets (YAML, `items` of text / label / category / lang):
-- `tests/nlu/emergency_holdout_v3.yml`: held out, written separately after v1 and v2 were
-  spent, never read, trained or tuned on; the targets are measured on it;
+- `tests/nlu/emergency_holdout_v4.yml`: held out, written separately (2026-12-02) after v3
+  was spent, never read, trained or tuned on; the targets are measured on it;
+- `tests/nlu/emergency_holdout_v3.yml`: written separately after v1 and v2 were spent and
+  measured once as held out (in `history`: one self-harm message missed); its texts were
+  never read; the self-harm phrases were then widened on a new development set;
 - `tests/nlu/emergency_holdout_v2.yml`: written separately after v1 was spent and measured
   twice (its texts never read; between the runs training data and rules changed on the
   evidence of the development sets) — both runs are in the report under `history`;
@@ -40,7 +43,8 @@ from scripts.model import MODELS, RASA_BIN, ROOT, ensure_model, rasa_env
 
 BASELINE = "054845c"  # the last commit of the lexicon-override design
 SETS = {
-    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v3.yml",
+    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v4.yml",
+    "holdout_v3_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v3.yml",
     "holdout_v2_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v2.yml",
     "holdout_v1_spent": ROOT / "tests" / "nlu" / "emergency_holdout.yml",
     "dev": ROOT / "tests" / "nlu" / "emergency_dev.yml",
@@ -59,6 +63,11 @@ HISTORY = [
     {"set": "v2", "run": 2, "note": "after more training data and self-harm patterns",
      "triage": {"recall": 0.9889, "self_harm_recall": 1.0, "harmless_urgent": 0.1069,
                 "harmless_asked": 0.3511}},
+    {"set": "v3", "run": 1, "note": "held out; one self-harm message missed (not read)",
+     "triage": {"recall": 0.9845, "self_harm_recall": 0.9688, "harmless_urgent": 0.0496,
+                "harmless_asked": 0.1418},
+     "lexicon_override": {"recall": 0.8144, "self_harm_recall": 0.6562,
+                          "harmless_urgent": 0.5816, "harmless_asked": 0.0}},
 ]  # fmt: skip
 REPORT = ROOT / "reports" / "emergency.json"
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
