@@ -32,6 +32,7 @@ STATE_SLOTS = (
     "city_confirm",
     "city_pending",
     "complaint_summary",
+    "complaint_retries",
 )
 SKIPPED = "-"
 SUMMARY_STORY = 160  # characters of the story shown in the summary

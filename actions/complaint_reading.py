@@ -51,3 +51,14 @@ def told_before(tracker: Tracker, turn: Turn) -> list[str]:
 
 def code_of(country: Any) -> str | None:
     return country if isinstance(country, str) and len(country) == 2 and country.isupper() else None
+
+
+def retries(tracker: Tracker, slot: str) -> int:
+    """How many answers to `slot` were refused so far (slot `complaint_retries`)."""
+    value = tracker.get_slot("complaint_retries") or ""
+    name, _, count = str(value).partition(":")
+    return int(count) if name == slot and count.isdigit() else 0
+
+
+def retried(tracker: Tracker, slot: str) -> dict[str, Any]:
+    return {"complaint_retries": f"{slot}:{retries(tracker, slot) + 1}"}

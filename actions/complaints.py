@@ -20,7 +20,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.cases import ActionCaseStatus
 from actions.complaint_filing import FORM_SLOTS, SKIPPED, has_draft, summary
-from actions.complaint_reading import Turn, code_of, told_before
+from actions.complaint_reading import Turn, code_of, retried, retries, told_before
 from actions.content import language_of
 from actions.db import intake
 from actions.forms import is_skip, parse_phone, text_of, yes_no
@@ -248,11 +248,14 @@ class ValidateComplaintForm(FormValidationAction):
         category = reader.labels.category(text)
         if category is None and len(reader.words.content_words(text)) >= 3:
             category = "other"  # a described problem that fits no category
+        if category is None and retries(tracker, "problem") >= 1 and text:
+            category = "other"  # asked twice: an officer reads the story and sorts it
         if category is None:
             dispatcher.utter_message(response="utter_invalid_problem")
-            return {"problem": None}
+            return {"problem": None, **retried(tracker, "problem")}
         found: dict[str, Any] = {"problem": category}
-        if tracker.get_slot("description") is None and reader.is_story(text):
+        story = reader.is_story(text) and not reader.words.is_question(text)
+        if tracker.get_slot("description") is None and story:
             found["description"] = text[:MAX_DESCRIPTION]
         return found
 
@@ -278,7 +281,7 @@ class ValidateComplaintForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text, reader = text_of(value), intake()
-        if is_skip(text):
+        if is_skip(text) or reader.words.says_unknown(text):
             return {"city": SKIPPED}
         country = code_of(tracker.get_slot("form_country"))
         exact = reader.place_of(text, country)
@@ -291,8 +294,10 @@ class ValidateComplaintForm(FormValidationAction):
         other = words.choice("contact_method", text) or yes_no(text) or words.is_question(text)
         if looks_like_place(text) and not other:
             return {"city": None, "city_pending": f"{text[:60]}||{text[:60]}"}
+        if retries(tracker, "city") >= 1:
+            return {"city": SKIPPED}  # asked twice: go on without it, never stuck
         dispatcher.utter_message(response="utter_invalid_city")
-        return {"city": None}
+        return {"city": None, **retried(tracker, "city")}
 
     def validate_city_confirm(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -314,15 +319,17 @@ class ValidateComplaintForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = text_of(value)
-        return {"employer": SKIPPED if is_skip(text) or not text else text[:MAX_NAME]}
+        unknown = is_skip(text) or not text or intake().words.says_unknown(text)
+        return {"employer": SKIPPED if unknown else text[:MAX_NAME]}
 
     def validate_complaint_agency(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = text_of(value)
-        if is_skip(text) or not text:
+        found = find_agency(text)
+        if not found and (is_skip(text) or not text or intake().words.says_unknown(text)):
             return {"complaint_agency": SKIPPED}
-        return {"complaint_agency": (find_agency(text) or text)[:MAX_NAME]}
+        return {"complaint_agency": (found or text)[:MAX_NAME]}
 
     def validate_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

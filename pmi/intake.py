@@ -46,6 +46,7 @@ class FormWords:
     change_words: frozenset[str]
     question_words: tuple[tuple[str, ...], ...]
     preamble: frozenset[str]
+    unknown: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def load(cls, path: Path) -> FormWords:
@@ -78,6 +79,7 @@ class FormWords:
             change_words=frozenset(normalise(str(w)) for w in raw.get("change_words") or []),
             question_words=tuple(tuple(normalise(str(w)).split()) for w in raw["question_words"]),
             preamble=frozenset(normalise(str(w)) for w in raw.get("preamble") or []),
+            unknown=tuple(tuple(normalise(str(w)).split()) for w in raw.get("unknown_phrases", [])),
         )
 
     def words_of(self, text: str) -> tuple[str, ...]:
@@ -109,6 +111,11 @@ class FormWords:
             return True
         words = tuple(normalise(text).split())
         return any(_contains(words, q) for q in self.question_words)
+
+    def says_unknown(self, text: str) -> bool:
+        """ "blm tau, blm dikasih tau mau ditempatin dmn": she does not know."""
+        words = tuple(normalise(text).split())
+        return any(_contains(words, phrase) for phrase in self.unknown)
 
     def field_to_change(self, text: str) -> str | None:
         """The field a correction names ("ubah kota" -> "city"), or None."""

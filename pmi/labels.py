@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 _WORDS = re.compile(r"[a-z0-9']+")
+_REDUPLICATED = re.compile(r"^([a-z]{3,})2$")
 
 
 def normalise(text: str) -> str:
@@ -44,8 +45,9 @@ class CaseLabels:
         return normalise(text) in self.words[kind] or stripped in self.words[kind]
 
     def category(self, text: str) -> str | None:
-        """Map a menu number or free words to a category code."""
-        answer = normalise(text)
+        """Map a menu number or free words to a category code (the longest keyword wins;
+        "dijual2", Indonesian reduplication, reads as "dijual")."""
+        answer = " ".join(_REDUPLICATED.sub(r"\1", w) for w in normalise(text).split())
         if answer.isdigit():
             for code, entry in self.categories.items():
                 if entry.get("number") and str(entry["number"]) == answer:

@@ -1,8 +1,11 @@
 """`make eval-emergency`: the emergency triage on realistic emergencies and look-alikes.
 
 Sets (YAML, `items` of text / label / category / lang):
-- `tests/nlu/emergency_holdout_v4.yml`: held out, written separately (2026-12-02) after v3
+- `tests/nlu/emergency_holdout_v5.yml`: held out, written separately (2026-12-02) after v4
   was spent, never read, trained or tuned on; the targets are measured on it;
+- `tests/nlu/emergency_holdout_v4.yml`: written separately after v3 and measured once as
+  held out (in `history`); its texts were never read, but its recall per category chose
+  what development set 2 covers;
 - `tests/nlu/emergency_holdout_v3.yml`: written separately after v1 and v2 were spent and
   measured once as held out (in `history`: one self-harm message missed); its texts were
   never read; the self-harm phrases were then widened on a new development set;
@@ -15,7 +18,9 @@ Sets (YAML, `items` of text / label / category / lang):
 - `tests/nlu/emergency_dev.yml`: the development set the decision rules were tuned on;
 - `tests/nlu/self_harm_dev.yml`: a development set of self-harm messages and look-alikes
   (2026-12-02), written after v3 missed one self-harm message (not read) to widen the
-  self-harm phrases without reading a held-out set.
+  self-harm phrases without reading a held-out set;
+- `tests/nlu/emergency_dev2.yml`: development set 2 (2026-12-02): debt bondage, passport
+  held with threats, colloquial self-harm, and look-alikes.
 
 Each set is parsed by this project's model (the triage decides clear / self_harm /
 possible / none) and by the model of the lexicon-override design it replaced (commit
@@ -43,12 +48,14 @@ from scripts.model import MODELS, RASA_BIN, ROOT, ensure_model, rasa_env
 
 BASELINE = "054845c"  # the last commit of the lexicon-override design
 SETS = {
-    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v4.yml",
+    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v5.yml",
+    "holdout_v4_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v4.yml",
     "holdout_v3_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v3.yml",
     "holdout_v2_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v2.yml",
     "holdout_v1_spent": ROOT / "tests" / "nlu" / "emergency_holdout.yml",
     "dev": ROOT / "tests" / "nlu" / "emergency_dev.yml",
     "self_harm_dev": ROOT / "tests" / "nlu" / "self_harm_dev.yml",
+    "dev2": ROOT / "tests" / "nlu" / "emergency_dev2.yml",
 }
 # The runs of the earlier held-out sets while they were still held out (2026-12-02).
 HISTORY = [
@@ -68,6 +75,12 @@ HISTORY = [
                 "harmless_asked": 0.1418},
      "lexicon_override": {"recall": 0.8144, "self_harm_recall": 0.6562,
                           "harmless_urgent": 0.5816, "harmless_asked": 0.0}},
+    {"set": "v4", "run": 1, "note": "held out; recall by category (not the texts) then "
+     "guided which development set 2 was written: debt bondage, passport threats, self-harm",
+     "triage": {"recall": 0.96, "self_harm_recall": 0.9545, "harmless_urgent": 0.075,
+                "harmless_asked": 0.2},
+     "lexicon_override": {"recall": 0.7533, "self_harm_recall": 0.6818,
+                          "harmless_urgent": 0.525, "harmless_asked": 0.0}},
 ]  # fmt: skip
 REPORT = ROOT / "reports" / "emergency.json"
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"

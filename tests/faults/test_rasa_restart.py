@@ -33,11 +33,11 @@ async def test_a_half_filled_complaint_survives_a_rasa_kill(tmp_path) -> None:
             client = RasaClient(http, rasa.url, 60, stack.rasa_token)
             meta = {"language": "id"}
             assert "Apa masalahnya?" in _text(await client.send(sender, "sy mau lapor", 1, meta))
-            assert "negara mana" in _text(await client.send(sender, "1", 2, meta))
+            assert "negara dan kota mana" in _text(await client.send(sender, "1", 2, meta))
             await asyncio.to_thread(rasa.kill)  # SIGKILL: nothing is flushed on the way out
             await asyncio.to_thread(rasa.restart, wait=True, timeout=300)
             asked = _text(await client.send(sender, "Malaysia", 3, meta))
-            assert "kota" in asked  # the next question of the same form
+            assert "Di kota atau daerah mana?" in asked  # the next question of the same form
             assert (tmp_path / "rasa-tracker.db").stat().st_mode & 0o077 == 0  # owner only
     finally:
         stack.stop_all()
