@@ -21,7 +21,13 @@ from rasa_sdk.types import DomainDict
 
 from actions.content import language_of
 from actions.db import contacts, missions, sessions
-from actions.emergency import case_limit_reached, emergency_contacts, known_country, open_case
+from actions.emergency import (
+    case_limit_reached,
+    emergency_contacts,
+    known_country,
+    open_case,
+    where_from,
+)
 from actions.forms import message_id, text_of
 from actions.knowledge import answer_topic, is_topic
 from pmi.cases import SELF_HARM, add_event, create_case, queue_alert
@@ -89,11 +95,7 @@ class ActionSelfHarm(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         """Care, crisis lines, the offer of a person; staff alerted through an urgent case."""
-        text = text_of((tracker.latest_message or {}).get("text"))
-        words = "" if text.startswith("/") else text
-        country = known_country(tracker)
-        place = missions().locate(words, country)
-        country = country or (place.country if place else None)
+        words, country, place = where_from(tracker)
         origin = message_id(tracker)
         lines = contacts().crisis(country, language_of(tracker.slots))
         async with sessions()() as s, s.begin():

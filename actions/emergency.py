@@ -34,6 +34,7 @@ from pmi.cases import (
 )
 from pmi.missions import Mission
 from pmi.models import Case, CaseStatus, Priority
+from pmi.places import Place
 
 DETAIL_SLOTS = ("form_country", "location", "safe_to_reply", "phone", "safe_contact")
 OPEN = (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED, CaseStatus.IN_PROGRESS)
@@ -69,6 +70,16 @@ def known_country(tracker: Tracker) -> str | None:
     return None
 
 
+def where_from(tracker: Tracker) -> tuple[str, str | None, Place | None]:
+    """The message's own words (not a button's payload), the country and the place they or
+    the conversation name."""
+    text = text_of((tracker.latest_message or {}).get("text"))
+    words = "" if text.startswith("/") else text
+    country = known_country(tracker)
+    place = missions().locate(words, country)
+    return words, country or (place.country if place else None), place
+
+
 def _route(country: str | None, place: str | None) -> Mission:
     code = country if country and len(country) == 2 and country.isupper() else None
     return missions().route(code, place)
@@ -92,11 +103,7 @@ class ActionEmergency(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         """Show the contacts for where she is and open (or add to) an urgent case at once."""
-        message = text_of((tracker.latest_message or {}).get("text"))
-        words = "" if message.startswith("/") else message
-        country = known_country(tracker)
-        place = missions().locate(words, country)
-        country = country or (place.country if place else None)
+        words, country, place = where_from(tracker)
         origin = message_id(tracker)
         async with sessions()() as s, s.begin():
             case = await open_case(s, tracker)
