@@ -129,6 +129,7 @@ class ValidateComplaintForm(FormValidationAction):
             "form_country": reading.country,
             "city": reading.place.name if reading.place else None,
             "complaint_agency": reading.agency,
+            "employer": reading.employer,
             "phone": reading.phone,
         }
         if opening:

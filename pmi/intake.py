@@ -29,6 +29,12 @@ _AGENCY_STOP = frozenset(  # words that end an agency's name in a sentence
         "resmi", "legal", "terdaftar", "berizin", "ya", "apa", "apakah", "is", "legit", "asli",
     }
 )  # fmt: skip
+_EMPLOYER = re.compile(  # "majikan saya namanya Mrs Lin", "my employer is Mdm Tay"
+    r"(?i:\b(?:majikan|majikanku|bos|boss|employer|madam)(?:\s+(?:saya|sy|ku|aku|my))?"
+    r"\s+(?:bernama|namanya|nama\s*nya|is|named|called)\s+"
+    r"((?:mr|mrs|ms|mdm|madam|puan|encik|tuan|sir|miss|pak|bu|ibu)\.?\s+)?)"
+    r"([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+){0,2})"
+)
 _LETTERS = re.compile(r"^[^\W\d_]+(?:[\s'.,-]+[^\W\d_]+)*$")
 STORY_WORDS = 4  # content words (beyond "saya mau lapor") that make a message a story
 MAX_PLACE_WORDS = 4
@@ -162,6 +168,15 @@ def find_agency(text: str) -> str | None:
     return f"PT {' '.join(words)}" if words else None
 
 
+def find_employer(text: str) -> str | None:
+    """The employer's name when the message says it plainly ("majikan sy namanya Mrs Lin")."""
+    match = _EMPLOYER.search(text or "")
+    if not match:
+        return None
+    title = (match.group(1) or "").strip()
+    return f"{title} {match.group(2)}".strip()
+
+
 def looks_like_place(text: str) -> bool:
     """Could this answer be the name of a place not in the gazetteer ("Sibu", "Ipoh")?"""
     stripped = (text or "").strip()
@@ -176,6 +191,7 @@ class Reading:
     country: str | None = None
     place: Place | None = None
     agency: str | None = None
+    employer: str | None = None
     phone: str | None = None
     story: str | None = None
 
@@ -224,6 +240,7 @@ class Intake:
             country=named or (place.country if place else None),
             place=place,
             agency=find_agency(text),
+            employer=find_employer(text),
             phone=find_phone(text),
             story=text.strip() if self.is_story(text) else None,
         )

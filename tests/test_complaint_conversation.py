@@ -209,3 +209,18 @@ async def test_routing_by_city(chat, db):
         await say(chat, sender, "ya")
         case = await case_of(db, sender)
         assert case is not None and case.mission_code == mission, (first, case)
+
+
+async def test_an_employer_named_in_an_answer_is_not_asked_again(chat, db):
+    sender = "cc-employer"
+    await say(chat, sender, "mau lapor")
+    told = "majikan sy namanya Mrs Lin, gaji gk dibayar 2 bulan"
+    assert "negara dan kota" in joined(await say(chat, sender, told))
+    asked = joined(await say(chat, sender, "taichung, taiwan"))
+    assert "nama majikan" not in asked and "Agensi/PT" in asked
+    for text in ("lewati", "chat aja"):
+        reply = joined(await say(chat, sender, text))
+    assert "Majikan: Mrs Lin" in reply and "Kota: Taichung" in reply
+    await say(chat, sender, "ya")
+    case = await case_of(db, sender)
+    assert case is not None and (case.employer, case.mission_code) == ("Mrs Lin", "KDEI-TAIPEI")

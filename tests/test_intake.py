@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from pmi.countries import CountryNames
-from pmi.intake import FormWords, Intake, find_agency, find_phone
+from pmi.intake import FormWords, Intake, find_agency, find_employer, find_phone
 from pmi.labels import CaseLabels
 from pmi.places import Places
 from tests.conftest import ROOT
@@ -136,3 +136,11 @@ def test_a_short_honest_story_has_substance() -> None:
     assert not intake().has_substance("ok")
     assert not intake().has_substance("ya")
     assert not intake().has_substance("?")
+
+
+def test_an_employer_named_plainly() -> None:
+    assert find_employer("gaji gk dibayar, majikan sy namanya Mrs Lin di taichung") == "Mrs Lin"
+    assert find_employer("my employer is Mdm Tay and she keeps my passport") == "Mdm Tay"
+    assert find_employer("majikan saya bernama Abdullah") == "Abdullah"
+    assert find_employer("majikan sy jahat bgt") is None
+    assert find_employer("my employer is very angry") is None
