@@ -81,6 +81,12 @@ HISTORY = [
                 "harmless_asked": 0.2},
      "lexicon_override": {"recall": 0.7533, "self_harm_recall": 0.6818,
                           "harmless_urgent": 0.525, "harmless_asked": 0.0}},
+    {"set": "v5", "run": 1, "note": "held out, its texts unread; afterwards two patterns were "
+     "added from eval-nlu's errors ('sy dikunci' alone, badly hurt and left without care)",
+     "triage": {"recall": 0.9429, "self_harm_recall": 0.8947, "harmless_urgent": 0.0429,
+                "harmless_asked": 0.3},
+     "lexicon_override": {"recall": 0.7214, "self_harm_recall": 0.5263,
+                          "harmless_urgent": 0.6143, "harmless_asked": 0.0}},
 ]  # fmt: skip
 REPORT = ROOT / "reports" / "emergency.json"
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"

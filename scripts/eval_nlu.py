@@ -53,11 +53,18 @@ def write_summary(results: dict) -> None:
     summary = {
         "nlu_macro_f1": ours["macro_f1"],
         "emergency_recall": ours["emergency_recall"],
+        "emergency_reached": ours.get("emergency_reached"),
         "country_accuracy": ours.get("country_accuracy"),
         "pipelines": {
             name: {
                 k: results[name].get(k)
-                for k in ("macro_f1", "emergency_recall", "country_accuracy", "ms_per_message")
+                for k in (
+                    "macro_f1",
+                    "emergency_recall",
+                    "emergency_reached",
+                    "country_accuracy",
+                    "ms_per_message",
+                )
             }
             for name in ("this_pipeline", "rasa_default", "tfidf_logreg")
         },
@@ -84,12 +91,13 @@ def main() -> int:
         f"this_pipeline={project}", f"rasa_default={default}",
     ])  # fmt: skip
     results = json.loads(out.read_text(encoding="utf-8"))
-    print("\npipeline         macro-F1  emergency recall  country acc.  ms/msg")
+    print("\npipeline         macro-F1  emergency recall  (reached)  country acc.  ms/msg")
     for name in ("this_pipeline", "rasa_default", "tfidf_logreg"):
         r = results[name]
         country = r.get("country_accuracy")
         print(
             f"{name:<16} {r['macro_f1']:>8.3f}  {r['emergency_recall']:>16.3f}  "
+            f"{r.get('emergency_reached', 0):>9.3f}  "
             f"{'-' if country is None else f'{country:.3f}':>12}  {r.get('ms_per_message', '-'):>6}"
         )
     lex = results["danger_lexicon_alone"]

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pmi.danger import Triage
 
 EMERGENCY = "report_emergency"
+POSSIBLE = "possible_danger"  # the triage asks "in danger now?" with the contacts
 # The held-out file predates the split of self-harm from emergencies: a self-harm reading of
 # one of its emergencies is the emergency path too, and is scored as report_emergency.
 SAME_AS = {"report_self_harm": EMERGENCY}
@@ -58,6 +59,10 @@ def score(gold: list[dict], predicted: list[str], countries: list[list[str]] | N
         ),
         "emergency_recall": round(
             sum(predicted[i] == EMERGENCY for i in emergencies) / len(emergencies), 4
+        ),
+        # The triage's reach: an urgent case (emergency, self-harm) or the danger question.
+        "emergency_reached": round(
+            sum(predicted[i] in (EMERGENCY, POSSIBLE) for i in emergencies) / len(emergencies), 4
         ),
         "emergency_false_positives": sum(
             p == EMERGENCY and t != EMERGENCY for t, p in zip(truth, predicted, strict=True)
