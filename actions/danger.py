@@ -22,16 +22,17 @@ from rasa_sdk.types import DomainDict
 from actions.content import language_of
 from actions.db import contacts, missions, sessions
 from actions.emergency import (
+    add_to_case,
     case_limit_reached,
     emergency_contacts,
     known_country,
+    new_urgent_case,
     open_case,
     where_from,
 )
-from actions.forms import message_id, text_of
+from actions.forms import text_of
 from actions.knowledge import answer_topic, is_topic
-from pmi.cases import SELF_HARM, add_event, create_case, queue_alert
-from pmi.models import Priority
+from pmi.cases import SELF_HARM
 
 # What to do after "no, I am not in danger" for a question that is not a knowledge topic.
 FOLLOW_UPS = {
@@ -96,7 +97,6 @@ class ActionSelfHarm(Action):
     ) -> list[EventType]:
         """Care, crisis lines, the offer of a person; staff alerted through an urgent case."""
         words, country, place = where_from(tracker)
-        origin = message_id(tracker)
         lines = contacts().crisis(country, language_of(tracker.slots))
         async with sessions()() as s, s.begin():
             case = await open_case(s, tracker)
@@ -106,21 +106,10 @@ class ActionSelfHarm(Action):
                 dispatcher.utter_message(text=lines)
                 return []
             if case is None:
-                case = await create_case(
-                    s,
-                    conversation_id=tracker.sender_id,
-                    category=SELF_HARM,
-                    mission=missions().route(country, words or None),
-                    priority=Priority.URGENT,
-                    language=language_of(tracker.slots),
-                    country=country,
-                    city=place.label if place else None,
-                    description=words or None,
-                    origin_message_id=origin,
-                )
-            elif origin is None or case.origin_message_id != origin:
-                await add_event(s, case, "message", {"text": words, "self_harm": True})
-                await queue_alert(s, case, case.mission_code, "repeat")
+                mission = missions().route(country, words or None)
+                case = await new_urgent_case(s, tracker, SELF_HARM, mission, country, place)
+            else:
+                await add_to_case(s, case, tracker, {"text": words, "self_harm": True})
             reference = case.reference
         dispatcher.utter_message(response="utter_self_harm", lines=lines)
         return [SlotSet("emergency_case", reference)]

@@ -80,6 +80,39 @@ def where_from(tracker: Tracker) -> tuple[str, str | None, Place | None]:
     return words, country or (place.country if place else None), place
 
 
+async def new_urgent_case(
+    s: AsyncSession,
+    tracker: Tracker,
+    category: str,
+    mission: Mission,
+    country: str | None,
+    place: Place | None,
+) -> Case:
+    """An urgent case from this message (create_case alerts the mission at once)."""
+    words, _, _ = where_from(tracker)
+    return await create_case(
+        s,
+        conversation_id=tracker.sender_id,
+        category=category,
+        mission=mission,
+        priority=Priority.URGENT,
+        language=language_of(tracker.slots),
+        country=country,
+        city=place.label if place else None,
+        description=words or None,
+        origin_message_id=message_id(tracker),
+    )
+
+
+async def add_to_case(s: AsyncSession, case: Case, tracker: Tracker, event: dict) -> None:
+    """A new message on an open urgent case: on the timeline, and the mission alerted again
+    (not when Rasa runs the same turn again)."""
+    origin = message_id(tracker)
+    if origin is None or case.origin_message_id != origin:
+        await add_event(s, case, "message", event)
+        await queue_alert(s, case, case.mission_code, "repeat")
+
+
 def _route(country: str | None, place: str | None) -> Mission:
     code = country if country and len(country) == 2 and country.isupper() else None
     return missions().route(code, place)
@@ -104,7 +137,6 @@ class ActionEmergency(Action):
     ) -> list[EventType]:
         """Show the contacts for where she is and open (or add to) an urgent case at once."""
         words, country, place = where_from(tracker)
-        origin = message_id(tracker)
         async with sessions()() as s, s.begin():
             case = await open_case(s, tracker)
             new = case is None
@@ -112,25 +144,12 @@ class ActionEmergency(Action):
                 return self._contacts_only(dispatcher, tracker, country, words)
             if case is None:
                 mission = _route(country, words or None)
-                case = await create_case(
-                    s,
-                    conversation_id=tracker.sender_id,
-                    category=EMERGENCY,
-                    mission=mission,
-                    priority=Priority.URGENT,
-                    language=language_of(tracker.slots),
-                    country=country,
-                    city=place.label if place else None,
-                    description=words or None,
-                    origin_message_id=origin,
-                )
+                case = await new_urgent_case(s, tracker, EMERGENCY, mission, country, place)
             else:
                 if place is not None and not case.city:
                     await update_case(s, case, city=place.label)
                 mission = _route(case.country or country, case.city or words or None)
-                if origin is None or case.origin_message_id != origin:  # not a turn run again
-                    await add_event(s, case, "message", {"text": words})
-                    await queue_alert(s, case, case.mission_code, "repeat")
+                await add_to_case(s, case, tracker, {"text": words})
             reference, country = case.reference, case.country or country
         dispatcher.utter_message(
             response="utter_emergency_contacts",
