@@ -35,7 +35,6 @@ from bot.keys import (
 from bot.media import MediaFetcher, MediaSource
 from bot.outbox import Outbox, Sender
 from bot.rasa_client import RasaClient
-from bot.ratelimit import RateLimiter
 from bot.relay import Relay
 from bot.sanitize import reject_bad_characters
 from bot.telegram import (
@@ -54,6 +53,7 @@ from pmi.labels import CaseLabels
 from pmi.logs import install_masking
 from pmi.media import MediaStore
 from pmi.missions import Missions
+from pmi.ratelimit import RateLimiter
 from pmi.retention import run_retention_loop
 from pmi.settings import Settings, load_settings
 

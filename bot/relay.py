@@ -19,11 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app_steps import MEDIA_ACK, AppSteps
 from bot.language import decide_language
-from bot.locks import ContactLocks
 from bot.metrics import Metrics
 from bot.outbox import Lease, Outbox
 from bot.rasa_client import RasaClient, RasaUnavailable, Turn
-from bot.ratelimit import CaseLimits, RateLimiter
 from bot.sanitize import clean_text
 from pmi import media as media_records
 from pmi import messages
@@ -31,9 +29,11 @@ from pmi.contacts import ContactSheet, EmergencyLines
 from pmi.danger import Triage
 from pmi.db import utcnow
 from pmi.knowledge import Replies
+from pmi.locks import ContactLocks
 from pmi.media import MediaRef
 from pmi.missions import Missions
 from pmi.models import Contact, InboundStatus, OutboundMessage
+from pmi.ratelimit import CaseLimits, RateLimiter
 from pmi.settings import Settings
 
 logger = logging.getLogger(__name__)

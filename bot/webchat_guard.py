@@ -174,7 +174,7 @@ class SlidingWindow:
 
 
 class UrgentCap:
-    """Urgent cases per client address per hour, for the relay (`bot.ratelimit.CaseLimits`)."""
+    """Urgent cases per client address per hour, for the relay (`pmi.ratelimit.CaseLimits`)."""
 
     def __init__(self, limit: int, clock: Clock = time.monotonic) -> None:
         self._cases = SlidingWindow(limit, HOUR, clock)

@@ -18,11 +18,11 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select, text
 
-from bot.locks import ContactLocks
 from bot.rasa_client import RasaClient
 from bot.relay import Relay
 from pmi.db import create_engine, create_sessionmaker
 from pmi.knowledge import Replies
+from pmi.locks import ContactLocks
 from pmi.models import InboundMessage, InboundStatus
 from tests.conftest import POSTGRES_URL, _postgres_reachable, make_settings
 from tests.local_server import serve

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import create_app
 from bot.keys import SESSIONMAKER
-from bot.ratelimit import NOTICE, RateLimiter
 from pmi import messages
 from pmi.db import utcnow
 from pmi.knowledge import Replies
 from pmi.models import Contact, InboundMessage, InboundStatus, OutboundMessage
+from pmi.ratelimit import NOTICE, RateLimiter
 from pmi.settings import RateLimitSettings
 from tests.conftest import Servers, make_settings, post_chat, wait_until
 
