@@ -50,7 +50,7 @@ migrate: $(VENV)/.installed
 	$(VENV)/bin/alembic upgrade head
 
 model: setup
-	$(PY) -m scripts.model
+	$(PY) -m devtools.model
 
 run: setup migrate model
 	$(PY) -m scripts.run

@@ -41,8 +41,8 @@ from typing import Any
 import aiohttp
 import yaml
 
-from scripts.model import ROOT, ensure_model
-from scripts.stack import (
+from devtools.model import ROOT, ensure_model
+from devtools.stack import (
     DEV_CREDENTIALS,
     WEBHOOK_PATH,
     Conversation,
@@ -620,7 +620,7 @@ async def reply_kinds(database_url: str, chat_id: int) -> list[str]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from tests.fake_telegram import FakeTelegram
+    from devtools.fake_telegram import FakeTelegram
 
     quick = args.quick
     seconds = {1: 15, 10: 15, 100: 20} if quick else {1: 60, 10: 60, 100: 60}

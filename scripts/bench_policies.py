@@ -31,9 +31,9 @@ from typing import Any
 import aiohttp
 import yaml
 
+from devtools.model import RASA_DIR, cache_dir, ensure_model, inputs_hash, train
+from devtools.stack import DEV_CREDENTIALS, Stack, load_conversations, migrate, rasa_rest_load
 from scripts.bench import CONVERSATIONS, REPORTS, git_commit, saturation, say, summary
-from scripts.model import RASA_DIR, cache_dir, ensure_model, inputs_hash, train
-from scripts.stack import DEV_CREDENTIALS, Stack, load_conversations, migrate, rasa_rest_load
 
 RULES = {
     "name": "RulePolicy",

@@ -38,10 +38,10 @@ import aiohttp
 import yaml
 from sqlalchemy import select
 
+from devtools.model import ROOT, ensure_model
+from devtools.stack import Stack, migrate, percentile
 from pmi.db import create_engine, create_sessionmaker
 from pmi.models import Case
-from scripts.model import ROOT, ensure_model
-from scripts.stack import Stack, migrate, percentile
 
 SETS = {
     "holdout": ROOT / "tests" / "complaints" / "eval_complaints_v2.yml",

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import yaml
 
-from scripts.model import MODELS, RASA_BIN, ROOT, ensure_model, rasa_env
+from devtools.model import MODELS, RASA_BIN, ROOT, ensure_model, rasa_env
 
 BASELINE = "054845c"  # the last commit of the lexicon-override design
 SETS = {

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.model import MODELS, RASA_BIN, RASA_DIR, ROOT, ensure_model, rasa_env
+from devtools.model import MODELS, RASA_BIN, RASA_DIR, ROOT, ensure_model, rasa_env
 
 HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
 REPORTS = ROOT / "reports" / "nlu"

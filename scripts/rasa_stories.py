@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from scripts.model import RASA_BIN, RASA_DIR, ROOT, ensure_model, rasa_env
+from devtools.model import RASA_BIN, RASA_DIR, ROOT, ensure_model, rasa_env
 
 OUT = ROOT / "var" / "rasa-test"
 

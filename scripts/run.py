@@ -10,8 +10,8 @@ import os
 import secrets
 import sys
 
+from devtools.model import ROOT, model_path, rasa_env
 from pmi.db import private_file
-from scripts.model import ROOT, model_path, rasa_env
 
 
 def stack_env() -> dict[str, str]:

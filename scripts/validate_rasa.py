@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from scripts.model import RASA_BIN, RASA_DIR, ROOT, rasa_env
+from devtools.model import RASA_BIN, RASA_DIR, ROOT, rasa_env
 
 WARNING = re.compile(r"UserWarning: (.+)")
 UNUSED = re.compile(r"The utterance '([\w-]+)' is not used in any story or rule\.")

@@ -27,10 +27,10 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from devtools.gate import Gate
+from devtools.model import ensure_model, rasa_env
 from pmi.db import create_engine
 from pmi.settings import Settings, load_settings
-from scripts.model import ensure_model, rasa_env
-from tests.gate import Gate
 
 # The scaled-out stack (two Rasa servers, two apps) of the scale and fault suites.
 pytest_plugins = ("tests.scaled",)
@@ -118,7 +118,7 @@ async def app_db(tmp_path) -> str:
 @pytest.fixture
 async def telegram() -> AsyncIterator:
     """A local fake of the Telegram Bot API."""
-    from tests.fake_telegram import FakeTelegram
+    from devtools.fake_telegram import FakeTelegram
 
     fake = FakeTelegram()
     await fake.start()

@@ -39,9 +39,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from bot.telegram import MAX_MESSAGE, SECRET_HEADER, split_text
-from pmi.db import create_engine
-from pmi.models import Contact, InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
-from scripts.stack import (
+from devtools.fake_telegram import FakeTelegram, text_update
+from devtools.stack import (
     WEBHOOK_PATH,
     Service,
     Stack,
@@ -50,7 +49,8 @@ from scripts.stack import (
     load_conversations,
     migrate,
 )
-from tests.fake_telegram import FakeTelegram, text_update
+from pmi.db import create_engine
+from pmi.models import Contact, InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -6,10 +6,10 @@ import os
 
 import pytest
 
+from devtools.stack import Delivered, Turn, cpu_seconds, percentile, reconcile
 from pmi import messages
 from pmi.db import create_engine, create_sessionmaker
 from scripts.bench import cpu_per_message, per_second, summary, timeline
-from scripts.stack import Delivered, Turn, cpu_seconds, percentile, reconcile
 
 
 def test_percentile_interpolates_between_ranks() -> None:

@@ -6,10 +6,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
+from devtools.gate import Gate
 from pmi import agencies
 from pmi.db import create_engine, create_sessionmaker
 from tests.conftest import joined, make_settings, say, updates, wait_until
-from tests.gate import Gate
 
 pytestmark = pytest.mark.e2e
 

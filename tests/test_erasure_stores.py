@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import text
 
 from bot.rasa_client import RasaClient
+from devtools.stack import Stack, migrate
 from pmi.db import create_engine
-from scripts.stack import Stack, migrate
 from tests.scaled import Scaled
 
 pytestmark = pytest.mark.e2e

@@ -44,6 +44,7 @@ from bot.app import create_app
 from bot.console.context import KEYS
 from bot.keys import SESSIONMAKER
 from bot.webchat import GUARD, cookie_name
+from devtools.fake_telegram import FakeTelegram
 from pmi import messages, staff, twofactor
 from pmi.cases import create_case
 from pmi.db import Base, create_engine, utcnow
@@ -52,7 +53,6 @@ from pmi.models import Contact, Role
 from pmi.settings import load_settings
 from tests.conftest import POSTGRES_URL, _postgres_reachable, free_port, make_settings, migrate
 from tests.console_helpers import TOTP_SECRET
-from tests.fake_telegram import FakeTelegram
 
 T = TypeVar("T")
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")

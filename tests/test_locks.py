@@ -20,12 +20,12 @@ from sqlalchemy import select, text
 
 from bot.rasa_client import RasaClient
 from bot.relay import Relay
+from devtools.local_server import serve
 from pmi.db import create_engine, create_sessionmaker
 from pmi.knowledge import Replies
 from pmi.locks import ContactLocks
 from pmi.models import InboundMessage, InboundStatus
 from tests.conftest import POSTGRES_URL, _postgres_reachable, make_settings
-from tests.local_server import serve
 from tests.pgschema import Schema, private_schema
 
 postgres = pytest.mark.skipif(not _postgres_reachable(), reason="PostgreSQL not reachable")

@@ -15,10 +15,10 @@ from bot.app import create_app
 from bot.keys import MEDIA_STORE, SESSIONMAKER
 from bot.outbox import Outbox, split_text
 from bot.telegram import MAX_MESSAGE, SECRET_HEADER, TelegramSender, keyboard
+from devtools.fake_telegram import FakeTelegram, button_update, photo_update, text_update
 from pmi.db import create_engine, create_sessionmaker
 from pmi.models import Contact, InboundMessage, Media, OutboundMessage
 from tests.conftest import Servers, free_port, make_settings, wait_until
-from tests.fake_telegram import FakeTelegram, button_update, photo_update, text_update
 
 SECRET = "s3cret-webhook-token"
 

@@ -14,7 +14,7 @@ from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
 from bot.telegram_http import AiohttpRequest
-from tests.local_server import serve
+from devtools.local_server import serve
 
 
 @pytest.fixture

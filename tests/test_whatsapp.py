@@ -14,13 +14,7 @@ from sqlalchemy import func, select
 from bot.app import create_app
 from bot.keys import MEDIA_STORE, SESSIONMAKER
 from bot.whatsapp import parse_webhook, signature_valid
-from pmi import staff
-from pmi.db import utcnow
-from pmi.messages import WINDOW_CLOSED
-from pmi.models import Case, Contact, InboundMessage, Media, OutboundMessage, OutboundStatus
-from tests.conftest import Servers, free_port, make_settings, wait_until
-from tests.console_helpers import PASSWORD, login
-from tests.fake_whatsapp import (
+from devtools.fake_whatsapp import (
     PHONE_ID,
     FakeGraph,
     button_reply,
@@ -30,6 +24,12 @@ from tests.fake_whatsapp import (
     text_message,
     webhook_body,
 )
+from pmi import staff
+from pmi.db import utcnow
+from pmi.messages import WINDOW_CLOSED
+from pmi.models import Case, Contact, InboundMessage, Media, OutboundMessage, OutboundStatus
+from tests.conftest import Servers, free_port, make_settings, wait_until
+from tests.console_helpers import PASSWORD, login
 
 SECRET = "wa-app-secret"
 VERIFY = "wa-verify-token"

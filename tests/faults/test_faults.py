@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from bot.outbox import IN_FLIGHT_MAX
+from devtools.fake_telegram import text_update
+from devtools.stack import SECRET_HEADER, WEBHOOK_PATH
 from pmi.db import create_engine
 from pmi.models import Contact, InboundMessage
-from scripts.stack import SECRET_HEADER, WEBHOOK_PATH
-from tests.fake_telegram import text_update
 from tests.scaled import LONG, Load, Scaled, log_count, report, settle, tally, timed
 
 CHATS, TURNS = (12, 7) if LONG else (6, 5)

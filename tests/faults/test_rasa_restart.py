@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from bot.rasa_client import RasaClient
-from scripts.stack import Stack, migrate
+from devtools.stack import Stack, migrate
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ training data, custom components, the lexicon, the Rasa lock file), kept under
 `models/` and in a per-user cache shared by clones on the same machine, so a
 second `make run`/`make test` or a fresh clone of the same commit never retrains.
 
-Usage: python -m scripts.model [--print-path]
+Usage: python -m devtools.model [--print-path]
 """
 
 from __future__ import annotations

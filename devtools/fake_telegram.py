@@ -14,12 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.local_server import serve
+from devtools.local_server import serve
 
 
 @dataclass
 class FakeTelegram:
-    token: str = "123456:TEST-TOKEN"
+    token: str = "123456:TEST-TOKEN"  # noqa: S105 - the fake's own token
     sent: list[dict[str, Any]] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer next
     updates: list[dict[str, Any]] = field(default_factory=list)  # served by getUpdates

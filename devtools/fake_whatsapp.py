@@ -17,14 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.local_server import serve
+from devtools.local_server import serve
 
 PHONE_ID = "109876543210"
 
 
 @dataclass
 class FakeGraph:
-    token: str = "wa-test-token"
+    token: str = "wa-test-token"  # noqa: S105 - the fake's own token
     sent: list[dict[str, Any]] = field(default_factory=list)
     # (HTTP status, Graph error code) to answer the next sends with
     fail_next: list[tuple[int, int]] = field(default_factory=list)

@@ -46,7 +46,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from scripts.model import ROOT, SERVE_ENV, ensure_model, rasa_env
+from devtools.model import ROOT, SERVE_ENV, ensure_model, rasa_env
 
 logger = logging.getLogger(__name__)
 
