@@ -50,7 +50,7 @@ migrate: $(VENV)/.installed
 	$(VENV)/bin/alembic upgrade head
 
 model: setup
-	$(PY) -m devtools.model
+	$(PY) -m scripts.model
 
 run: setup migrate model
 	$(PY) -m scripts.run

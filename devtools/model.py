@@ -5,7 +5,7 @@ training data, custom components, the lexicon, the Rasa lock file), kept under
 `models/` and in a per-user cache shared by clones on the same machine, so a
 second `make run`/`make test` or a fresh clone of the same commit never retrains.
 
-Usage: python -m devtools.model [--print-path]
+The command line: `python -m scripts.model [--print-path]` (`make model`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -133,10 +132,3 @@ def ensure_model() -> Path:
         if old != target:
             old.unlink()
     return target
-
-
-if __name__ == "__main__":
-    if "--print-path" in sys.argv:
-        print(model_path())
-    else:
-        ensure_model()
