@@ -12,17 +12,24 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
-from sqlalchemy import Select, bindparam, exists, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
+from bot.delivery import (
+    NotYet,
+    Outgoing,
+    OutsideWindow,
+    Rejected,
+    RetryLater,
+    Sender,
+    cancel_and_wait,
+)
 from bot.metrics import Metrics
+from pmi import outbox as store
 from pmi.db import utcnow
-from pmi.messages import ERASURE_DONE, WINDOW_CLOSED, finish_erasure
+from pmi.messages import WINDOW_CLOSED
 from pmi.models import Contact, OutboundMessage, OutboundStatus
 
 logger = logging.getLogger(__name__)
@@ -33,20 +40,7 @@ IN_FLIGHT_MAX = WORKERS + DIRECT  # the most sends in flight when the app dies
 MAX_ATTEMPTS = 8
 BACKOFF_SECONDS = (1, 2, 5, 15, 60, 300, 900)
 RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8, 15, 30)  # about a minute, well inside the lease
-LEASE = timedelta(seconds=120)  # a claimed message is not due again while it is being sent
 WINDOW_RECHECK = timedelta(hours=6)  # a held reply is also retried when the worker writes
-TEMPLATE = "template"  # kind of the re-opening template message, recorded once sent
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    chat_id: str
-    text: str
-    buttons: list[dict[str, str]]
-    parts_sent: int = 0  # parts of a long text the channel accepted in an earlier attempt
-    language: str | None = None
-    last_inbound_at: datetime | None = None  # for WhatsApp's 24-hour window
-    may_reopen: bool = True  # no re-opening template sent since the worker last wrote
 
 
 @dataclass(frozen=True)
@@ -60,74 +54,6 @@ class Lease:
 
     channel: str
     messages: tuple[tuple[int, Outgoing], ...]  # (outbound id, what to send), in order
-
-
-class RetryLater(Exception):
-    """The channel asked to wait (rate limit, server error): keep the message pending."""
-
-    def __init__(self, seconds: float, reason: str, parts_sent: int | None = None) -> None:
-        super().__init__(reason)
-        self.seconds = seconds
-        self.parts_sent = parts_sent
-
-
-class Rejected(Exception):
-    """The channel refused this message for good (blocked bot, unknown chat)."""
-
-
-class NotYet(Exception):
-    """The channel's pace says wait (e.g. one message per second per chat): not a failure."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"paced for {seconds:.2f}s")
-        self.seconds = seconds
-
-
-class OutsideWindow(Exception):
-    """Free-form messages are not allowed now (WhatsApp: 24 h after the worker's last message).
-
-    The message waits until the worker writes again; `template` names the re-opening
-    template message the sender sent instead (its provider id), if any.
-    """
-
-    def __init__(self, template_id: str | None = None, template: str | None = None) -> None:
-        super().__init__(WINDOW_CLOSED)
-        self.template_id = template_id
-        self.template = template
-
-
-class Sender(Protocol):
-    async def send(self, message: Outgoing) -> str | None:
-        """Deliver the message; return the provider's id of it, if it has one."""
-        ...
-
-
-STOP_SECONDS = 5  # how long a stop waits for cancelled tasks to unwind
-
-
-async def cancel_and_wait(tasks: set[asyncio.Task[None]]) -> None:
-    """Cancel tasks and wait (up to STOP_SECONDS) until they have unwound."""
-    pending = [t for t in tasks if not t.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending, timeout=STOP_SECONDS)
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Split a long reply into parts under a channel's limit, at paragraph or line breaks."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = max(
-            rest.rfind("\n\n", 0, limit), rest.rfind("\n", 0, limit), rest.rfind(" ", 0, limit)
-        )
-        if cut <= 0:
-            cut = limit
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    parts.append(rest)
-    return [p for p in parts if p]
 
 
 class Outbox:
@@ -149,7 +75,7 @@ class Outbox:
         self._idle: list[asyncio.Event] = []  # workers waiting for work
         self._missed = False  # notified while no worker was idle
         self._direct: set[asyncio.Task[None]] = set()  # deliveries of leases
-        self._claim_query = self._build_claim_query()
+        self._claim_query = store.claim_query(senders)
 
     def handles(self, channel: str) -> bool:
         return channel in self._senders
@@ -160,42 +86,6 @@ class Outbox:
             self._idle.pop().set()
         else:
             self._missed = True  # a busy worker looks again before it rests
-
-    def _build_claim_query(self) -> Select[tuple[OutboundMessage, Contact]]:
-        """The oldest due message whose contact has no earlier message still pending.
-
-        Built once: composing the aliased query costs more CPU than running it. Two rows
-        are locked, so that a worker that finds more than one due wakes another.
-        """
-        earlier = aliased(OutboundMessage)
-        return (
-            select(OutboundMessage, Contact)
-            .join(Contact, Contact.id == OutboundMessage.contact_id)
-            .where(
-                OutboundMessage.status == OutboundStatus.PENDING,
-                Contact.channel.in_(list(self._senders)),
-                or_(
-                    OutboundMessage.next_attempt_at.is_(None),
-                    OutboundMessage.next_attempt_at <= bindparam("now"),
-                ),
-                ~exists().where(
-                    earlier.contact_id == OutboundMessage.contact_id,
-                    earlier.status == OutboundStatus.PENDING,
-                    earlier.id < OutboundMessage.id,
-                ),
-            )
-            .order_by(OutboundMessage.id)
-            .limit(2)
-            .with_for_update(skip_locked=True, of=OutboundMessage)
-        )
-
-    async def _claim(self, s: AsyncSession) -> tuple[OutboundMessage, Contact] | None:
-        rows = (await s.execute(self._claim_query, {"now": utcnow()})).all()
-        if not rows:
-            return None
-        if len(rows) > 1:
-            self.notify()  # more is due: another worker can send it meanwhile
-        return rows[0][0], rows[0][1]
 
     @staticmethod
     def _outgoing(message: OutboundMessage, contact: Contact, may_reopen: bool) -> Outgoing:
@@ -218,12 +108,12 @@ class Outbox:
         message when the lease runs out; database locks are never held over the network.
         """
         async with self._sessions() as s, s.begin():
-            claimed = await self._claim(s)
+            claimed, more = await store.claim_due(s, self._claim_query)
             if claimed is None:
                 return None
+            if more:
+                self.notify()  # another worker can send the next one meanwhile
             message, contact = claimed
-            message.attempts += 1
-            message.next_attempt_at = utcnow() + LEASE
             message_id, channel = message.id, contact.channel
             may_reopen = not await self._reopened_since_last_inbound(s, contact)
             outgoing = self._outgoing(message, contact, may_reopen)
@@ -241,24 +131,14 @@ class Outbox:
         """
         if not messages:
             return None
-        earlier = None
-        if contact.channel in self._senders:
-            earlier = await s.scalar(
-                select(OutboundMessage.id)
-                .where(
-                    OutboundMessage.contact_id == contact.id,
-                    OutboundMessage.status == OutboundStatus.PENDING,
-                )
-                .limit(1)
-            )
-        if contact.channel not in self._senders or earlier is not None or self._busy():
+        if (
+            contact.channel not in self._senders
+            or await store.has_pending(s, contact.id)
+            or self._busy()
+        ):
             s.add_all(messages)
             return None
-        until = utcnow() + LEASE
-        for message in messages:
-            message.next_attempt_at = until
-        s.add_all(messages)
-        await s.flush()
+        await store.lease_new(s, messages)
         may_reopen = not await self._reopened_since_last_inbound(s, contact)
         leased = tuple((m.id, self._outgoing(m, contact, may_reopen)) for m in messages)
         return Lease(contact.channel, leased)
@@ -310,14 +190,7 @@ class Outbox:
         if not message_ids:
             return
         async with self._sessions() as s, s.begin():
-            await s.execute(
-                update(OutboundMessage)
-                .where(
-                    OutboundMessage.id.in_(message_ids),
-                    OutboundMessage.status == OutboundStatus.PENDING,
-                )
-                .values(next_attempt_at=None)
-            )
+            await store.release(s, message_ids)
 
     async def _send(
         self, message_id: int, channel: str, outgoing: Outgoing
@@ -367,29 +240,9 @@ class Outbox:
         external_id: str | None,
         attempted: bool,
     ) -> bool:
-        """Mark a message sent in one statement (the common case: nothing to load).
-
-        The delivered confirmation of an erasure also deletes its contact row.
-        """
-        row = (
-            await s.execute(
-                update(OutboundMessage)
-                .where(OutboundMessage.id == message_id)
-                .values(
-                    status=OutboundStatus.SENT,
-                    sent_at=utcnow(),
-                    next_attempt_at=None,
-                    last_error=None,
-                    external_id=external_id,
-                    attempts=OutboundMessage.attempts + int(attempted),
-                )
-                .returning(OutboundMessage.kind, OutboundMessage.contact_id)
-            )
-        ).first()
-        if row is None:
+        """Mark a message sent; False if it was erased meanwhile."""
+        if not await store.mark_sent(s, message_id, external_id, attempted):
             return False  # erased meanwhile (the worker deleted their data)
-        if row.kind == ERASURE_DONE:
-            await finish_erasure(s, row.contact_id)
         self._metrics.outbound.labels(channel).inc()
         return True
 
@@ -425,16 +278,8 @@ class Outbox:
             message.next_attempt_at = utcnow() + WINDOW_RECHECK
             message.last_error = WINDOW_CLOSED
             if outcome.template_id:
-                s.add(
-                    OutboundMessage(
-                        contact_id=message.contact_id,
-                        kind=TEMPLATE,
-                        text=outcome.template or TEMPLATE,
-                        status=OutboundStatus.SENT,
-                        sent_at=utcnow(),
-                        external_id=outcome.template_id,
-                    )
-                )
+                text = outcome.template or store.TEMPLATE
+                store.add_template_sent(s, message.contact_id, text, outcome.template_id)
             logger.info("outbound %s held for the 24-hour window", message.id)
             return False
         raise TypeError(f"unexpected outcome {outcome!r}")
@@ -443,12 +288,7 @@ class Outbox:
         """Whether a re-opening template already went out since the worker last wrote."""
         if contact.channel not in self._template_channels:
             return False
-        query = select(OutboundMessage.id).where(
-            OutboundMessage.contact_id == contact.id, OutboundMessage.kind == TEMPLATE
-        )
-        if contact.last_inbound_at is not None:
-            query = query.where(OutboundMessage.created_at > contact.last_inbound_at)
-        return await s.scalar(query.limit(1)) is not None
+        return await store.reopened_since(s, contact.id, contact.last_inbound_at)
 
     async def deliver(self, limit: int = BATCH) -> int:
         """Send up to `limit` due messages one after another; return how many were sent."""

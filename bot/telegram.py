@@ -21,8 +21,8 @@ from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from bot.delivery import NotYet, Outgoing, Rejected, RetryLater, cancel_and_wait, split_text
 from bot.media import FetchFailed, TooLarge
-from bot.outbox import NotYet, Outgoing, Rejected, RetryLater, cancel_and_wait, split_text
 from bot.relay import Relay
 from pmi.media import MediaRef
 
@@ -34,6 +34,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_SECONDS = 10  # long-polling timeout of getUpdates
 PRIVATE = "private"  # only private chats are workers; groups and channels are not stored
+GROUP_INTERVAL = 3.0  # seconds between messages to one group (Telegram: about 20 a minute)
 GROUPS_REMEMBERED = 10_000  # groups told once (in memory: at most one notice per process)
 
 

@@ -37,16 +37,16 @@ from pywa import errors as wa_errors
 from pywa_async import WhatsApp
 from pywa_async.types import Button, Section, SectionList, SectionRow
 from pywa_async.types.templates import TemplateLanguage
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.delivery import Outgoing, OutsideWindow, Rejected, RetryLater, cancel_and_wait, split_text
 from bot.media import FetchFailed, TooLarge
-from bot.outbox import Outgoing, OutsideWindow, Rejected, RetryLater, cancel_and_wait, split_text
 from bot.relay import Relay
+from pmi import messages
 from pmi.db import utcnow
 from pmi.knowledge import Replies
 from pmi.media import MediaRef
-from pmi.models import OutboundMessage, OutboundStatus
+from pmi.models import OutboundStatus
 from pmi.settings import WhatsAppSettings
 
 logger = logging.getLogger(__name__)
@@ -158,9 +158,7 @@ def parse_webhook(
 
 async def apply_status(s: AsyncSession, status: WaStatus) -> None:
     """Move an outbound message forward on a status callback, or record its failure."""
-    message = await s.scalar(
-        select(OutboundMessage).where(OutboundMessage.external_id == status.message_id)
-    )
+    message = await messages.outbound_by_external_id(s, status.message_id)
     if message is None:
         return
     now = utcnow()

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from bot.outbox import DIRECT, MAX_ATTEMPTS, NotYet, Outbox, Outgoing, RetryLater
+from bot.delivery import NotYet, Outgoing, RetryLater
+from bot.outbox import DIRECT, MAX_ATTEMPTS, Outbox
 from pmi.db import create_sessionmaker, utcnow
 from pmi.models import Contact, OutboundMessage, OutboundStatus
 

@@ -12,13 +12,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import create_app
+from bot.delivery import split_text
 from bot.keys import MEDIA_STORE, SESSIONMAKER
-from bot.outbox import Outbox, split_text
+from bot.outbox import Outbox
 from bot.telegram import MAX_MESSAGE, SECRET_HEADER, TelegramSender, keyboard
 from devtools.fake_telegram import FakeTelegram, button_update, photo_update, text_update
+from devtools.net import free_port
 from pmi.db import create_engine, create_sessionmaker
 from pmi.models import Contact, InboundMessage, Media, OutboundMessage
-from tests.conftest import Servers, free_port, make_settings, wait_until
+from tests.support import Servers, make_settings, wait_until
 
 SECRET = "s3cret-webhook-token"
 
