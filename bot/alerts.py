@@ -1,5 +1,5 @@
-"""Staff alerts: deliver queued alerts to the staff Telegram chat; repeat and escalate
-urgent cases nobody acknowledged.
+"""Staff alerts: hand queued alerts to the outbox for the staff Telegram chat; repeat and
+escalate urgent cases nobody acknowledged.
 
 Alerts carry no personal data (no name, phone, place or story): the reference, the
 category, the country, the mission and a link to the console, where access is checked.
@@ -11,17 +11,16 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot
-from telegram.error import RetryAfter, TelegramError
 
+from bot.outbox import Outbox
+from pmi import alerts
 from pmi.cases import queue_alert, unacknowledged_urgent
 from pmi.db import utcnow
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
-from pmi.models import Case, OutboundStatus, StaffAlert
+from pmi.models import Case, StaffAlert
 from pmi.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -39,14 +38,14 @@ class AlertService:
         missions: Missions,
         labels: CaseLabels,
         replies: Replies,
-        bot: Bot | None,
+        outbox: Outbox | None,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._missions = missions
         self._labels = labels
         self._replies = replies
-        self._bot = bot
+        self._outbox = outbox
         self._chat_id = settings.alerts.staff_telegram_chat_id
 
     def render(self, alert: StaffAlert, case: Case) -> str:
@@ -65,49 +64,21 @@ class AlertService:
         )
 
     async def deliver_pending(self, limit: int = BATCH) -> int:
-        """Send pending alerts to the staff chat; without a chat they stay for the console.
+        """Hand pending alerts to the outbox for the staff chat; return how many.
 
-        One alert per transaction, claimed with `FOR UPDATE SKIP LOCKED`: several app
-        processes never send the same alert twice, and a crash re-sends at most one.
+        Without a staff chat (or a Telegram bot to send with) they stay for the console.
         """
-        if self._bot is None or not self._chat_id:
+        if not self._chat_id or self._outbox is None:
             return 0
-        sent = 0
-        for _ in range(limit):
-            delivered = await self._deliver_one()
-            if not delivered:
-                break
-            sent += 1
-        return sent
-
-    async def _deliver_one(self) -> bool:
-        """Send the oldest pending alert: False when none is due or the chat refused it."""
-        assert self._bot is not None and self._chat_id
+        if not self._outbox.handles(alerts.STAFF_CHANNEL):
+            return 0
         async with self._sessions() as s, s.begin():
-            row = (
-                await s.execute(
-                    select(StaffAlert, Case)
-                    .join(Case, Case.id == StaffAlert.case_id)
-                    .where(StaffAlert.status == OutboundStatus.PENDING)
-                    .order_by(StaffAlert.id)
-                    .limit(1)
-                    .with_for_update(skip_locked=True, of=StaffAlert)
-                )
-            ).first()
-            if row is None:
-                return False
-            alert, case = row
-            alert.attempts += 1
-            try:
-                await self._bot.send_message(chat_id=self._chat_id, text=self.render(alert, case))
-            except RetryAfter as exc:
-                logger.warning("staff alert rate-limited; retry after %ss", exc.retry_after)
-                return False
-            except TelegramError as exc:
-                logger.warning("staff alert %s not delivered: %s", alert.id, exc)
-                return False
-            alert.status, alert.sent_at = OutboundStatus.SENT, utcnow()
-            return True
+            due = await alerts.take_pending(s, limit)
+            texts = [(alert, self.render(alert, case)) for alert, case in due]
+            handed = await alerts.hand_over(s, self._chat_id, texts)
+        if handed:
+            self._outbox.notify()
+        return handed
 
     async def repeat_unacknowledged(self) -> int:
         """Alert again, and alert the fallback route, for urgent cases nobody acknowledged."""

@@ -10,12 +10,12 @@ from functools import partial
 import aiohttp
 import httpx
 from aiohttp import web
-from sqlalchemy import text
 from telegram import Bot
 
 from bot import language, metrics, webchat
 from bot.alerts import AlertService
 from bot.console import setup_console
+from bot.delivery import Sender
 from bot.erasure import ErasureWorker
 from bot.keys import (
     ALERTS,
@@ -33,12 +33,13 @@ from bot.keys import (
     WHATSAPP,
 )
 from bot.media import MediaFetcher, MediaSource
-from bot.outbox import Outbox, Sender
+from bot.outbox import Outbox
 from bot.rasa_client import RasaClient
 from bot.relay import Relay
 from bot.sanitize import reject_bad_characters
 from bot.telegram import (
     ALLOWED_UPDATES,
+    GROUP_INTERVAL,
     TelegramAdapter,
     TelegramMedia,
     TelegramSender,
@@ -46,7 +47,8 @@ from bot.telegram import (
 )
 from bot.telegram_http import AiohttpRequest
 from bot.whatsapp import WhatsAppAdapter, WhatsAppMedia, WhatsAppSender, create_client
-from pmi.db import checkpoint, create_engine, create_sessionmaker
+from pmi.alerts import STAFF_CHANNEL
+from pmi.db import checkpoint, create_engine, create_sessionmaker, ping
 from pmi.jsonlog import configure_logging
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
@@ -91,6 +93,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await bot.initialize()
         senders["telegram"] = TelegramSender(bot)
         media_sources["telegram"] = TelegramMedia(bot)
+        if settings.alerts.staff_telegram_chat_id:
+            senders[STAFF_CHANNEL] = TelegramSender(bot, min_interval=GROUP_INTERVAL)
     if whatsapp.enabled:
         wa_http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
         wa_client = create_client(whatsapp, wa_http)
@@ -143,7 +147,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         Missions.load(content.missions_file),
         CaseLabels.load(content.case_labels_file),
         replies,
-        bot,
+        app[OUTBOX],
     )
     tasks = [
         asyncio.create_task(app[RELAY].run_retry_loop(), name="retry-pending"),
@@ -203,8 +207,7 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     """Readiness: the database answers."""
-    async with request.app[ENGINE].connect() as conn:
-        await conn.execute(text("SELECT 1"))
+    await ping(request.app[ENGINE])
     return web.json_response({"status": "ready"})
 
 

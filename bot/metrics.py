@@ -20,18 +20,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pmi.models import (
-    Case,
-    CaseStatus,
-    InboundMessage,
-    InboundStatus,
-    OutboundMessage,
-    OutboundStatus,
-    Priority,
-)
+from pmi.depths import read_depths
 
 
 class Metrics:
@@ -65,24 +56,10 @@ class Metrics:
 
     async def refresh(self, s: AsyncSession) -> None:
         """Read the queue depths and open urgent cases from the database."""
-        count = func.count()
-        self.inbound_pending.set(
-            await s.scalar(select(count).where(InboundMessage.status == InboundStatus.PENDING)) or 0
-        )
-        self.outbox_pending.set(
-            await s.scalar(select(count).where(OutboundMessage.status == OutboundStatus.PENDING))
-            or 0
-        )
-        self.urgent_open.set(
-            await s.scalar(
-                select(count).where(
-                    Case.priority == Priority.URGENT,
-                    Case.status == CaseStatus.NEW,
-                    Case.acknowledged_at.is_(None),
-                )
-            )
-            or 0
-        )
+        depths = await read_depths(s)
+        self.inbound_pending.set(depths.inbound_pending)
+        self.outbox_pending.set(depths.outbox_pending)
+        self.urgent_open.set(depths.urgent_unacknowledged)
 
 
 PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")

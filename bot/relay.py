@@ -14,7 +14,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app_steps import MEDIA_ACK, AppSteps
@@ -269,10 +268,7 @@ class Relay:
                 for reply in turn.replies
             ]
             if ask.language != contact.language:
-                contact.language = ask.language  # the lease's messages carry it
-                await s.execute(
-                    update(Contact).where(Contact.id == contact.id).values(language=ask.language)
-                )
+                await messages.set_language(s, contact, ask.language)
             if self._outbox is not None:
                 lease = await self._outbox.queue(s, contact, replies)
             else:

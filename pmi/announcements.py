@@ -113,6 +113,12 @@ async def create_draft(
     return announcement
 
 
+async def recent(s: AsyncSession, limit: int = 100) -> Sequence[Announcement]:
+    """The latest announcements, newest first."""
+    query = select(Announcement).order_by(Announcement.id.desc()).limit(limit)
+    return (await s.scalars(query)).all()
+
+
 async def audience(
     s: AsyncSession, announcement: Announcement, default_language: str
 ) -> Sequence[Contact]:

@@ -58,6 +58,16 @@ async def contact_for_conversation(s: AsyncSession, conversation_id: str) -> Con
     return await s.scalar(select(Contact).where(Contact.public_id == conversation_id))
 
 
+async def case_by_reference(s: AsyncSession, reference: str) -> Case | None:
+    return await s.scalar(select(Case).where(Case.reference == reference))
+
+
+async def mission_has_contact(s: AsyncSession, contact_id: int, mission_code: str) -> bool:
+    """Whether the contact has a case with this mission (what its staff may see of her)."""
+    query = select(Case.id).where(Case.contact_id == contact_id, Case.mission_code == mission_code)
+    return await s.scalar(query.limit(1)) is not None
+
+
 async def add_event(
     s: AsyncSession, case: Case, kind: str, detail: dict[str, Any] | None = None, actor: str = "bot"
 ) -> CaseEvent:

@@ -56,6 +56,13 @@ async def get_or_create_contact(s: AsyncSession, channel: str, channel_user_id: 
     return contact
 
 
+async def set_language(s: AsyncSession, contact: Contact, language: str) -> None:
+    """Store the contact's language now (the row may be detached: the lease of a turn's
+    replies carries the object)."""
+    contact.language = language
+    await s.execute(update(Contact).where(Contact.id == contact.id).values(language=language))
+
+
 async def store_inbound(
     s: AsyncSession, contact: Contact, channel: str, external_id: str, text: str
 ) -> InboundMessage | None:
@@ -237,6 +244,22 @@ async def add_outbound(
     s.add(message)
     await s.flush()
     return message
+
+
+async def outbound_by_external_id(s: AsyncSession, external_id: str) -> OutboundMessage | None:
+    """The message a provider's status callback is about."""
+    return await s.scalar(select(OutboundMessage).where(OutboundMessage.external_id == external_id))
+
+
+async def inbound_of_conversation(
+    s: AsyncSession, public_id: str, message_id: int
+) -> InboundMessage | None:
+    """One message of the conversation `public_id` (None if it belongs to another)."""
+    return await s.scalar(
+        select(InboundMessage)
+        .join(Contact, Contact.id == InboundMessage.contact_id)
+        .where(Contact.public_id == public_id, InboundMessage.id == message_id)
+    )
 
 
 async def held_since_last_reply(s: AsyncSession, contact_id: int, holding_kind: str) -> bool:

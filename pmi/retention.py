@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, Exists, delete, exists, func, not_, or_, s
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pmi import erasure
+from pmi.alerts import STAFF_CHANNEL
 from pmi.db import utcnow
 from pmi.models import (
     Case,
@@ -94,6 +95,7 @@ async def apply_retention(
     stale: Sequence[Contact] = (
         await s.scalars(
             select(Contact).where(
+                Contact.channel != STAFF_CHANNEL,  # the staff chat is not a worker
                 func.coalesce(Contact.last_inbound_at, Contact.created_at) < transcripts_before,
                 not_(exists().where(InboundMessage.contact_id == Contact.id)),
                 not_(exists().where(OutboundMessage.contact_id == Contact.id)),

@@ -1,4 +1,5 @@
-"""Staff alerts through the real python-telegram-bot library and a local fake Bot API."""
+"""Staff alerts through the outbox, the real python-telegram-bot library and a local fake
+Bot API: handed over without personal data, delivered once, paced and retried like replies."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from sqlalchemy import select
 from telegram import Bot
 
 from bot.alerts import AlertService
-from pmi import cases, messages
+from bot.outbox import Outbox
+from bot.telegram import GROUP_INTERVAL, TelegramSender
+from pmi import alerts, cases, messages
 from pmi.db import utcnow
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
-from pmi.models import Case, Priority, StaffAlert
-from tests.conftest import make_settings
+from pmi.models import Case, OutboundMessage, OutboundStatus, Priority, StaffAlert
+from tests.support import make_settings
 
 STAFF_CHAT = "-100777"
 
@@ -28,15 +31,24 @@ async def service(sessions, telegram) -> AsyncIterator[AlertService]:
     content = settings.content
     bot = Bot(telegram.token, base_url=telegram.base_url)
     await bot.initialize()
-    yield AlertService(
+    outbox = Outbox(sessions, {alerts.STAFF_CHANNEL: TelegramSender(bot, min_interval=0)})
+    service = AlertService(
         settings,
         sessions,
         Missions.load(content.missions_file),
         CaseLabels.load(content.case_labels_file),
         Replies.load(content.replies_file),
-        bot,
+        outbox,
     )
+    service.outbox = outbox  # type: ignore[attr-defined]
+    yield service
     await bot.shutdown()
+
+
+async def deliver(service: AlertService) -> int:
+    """Hand pending alerts to the outbox, then let it send what is due; return how many."""
+    await service.deliver_pending()
+    return await service.outbox.deliver()  # type: ignore[attr-defined]
 
 
 async def _urgent_case(sessions, service: AlertService) -> Case:  # type: ignore[no-untyped-def]
@@ -59,27 +71,27 @@ async def test_new_urgent_case_alerts_the_staff_chat_without_personal_data(
     sessions, service, telegram
 ) -> None:
     case = await _urgent_case(sessions, service)
-    assert await service.deliver_pending() == 1
+    assert await deliver(service) == 1
     [sent] = telegram.sent
     assert str(sent["chat_id"]) == STAFF_CHAT
     text = sent["text"]
     assert case.reference in text and "KJRI Jeddah" in text and "DARURAT BARU" in text
     for private in ("Siti", "+966501234567", "Palestina", "memukul"):
         assert private not in text
-    assert await service.deliver_pending() == 0  # delivered once, not again
+    assert await deliver(service) == 0  # delivered once, not again
 
 
 async def test_unacknowledged_urgent_case_is_repeated_and_escalated(
     sessions, service, telegram
 ) -> None:
     case = await _urgent_case(sessions, service)
-    await service.deliver_pending()
+    await deliver(service)
     assert await service.repeat_unacknowledged() == 0  # not yet due
     async with sessions() as s, s.begin():
         stored = await s.get(Case, case.id)
         stored.last_alert_at = utcnow() - timedelta(minutes=16)
     assert await service.repeat_unacknowledged() == 1
-    assert await service.deliver_pending() == 2
+    assert await deliver(service) == 2
     texts = [m["text"] for m in telegram.sent[1:]]
     assert any("BELUM DITANGGAPI" in t and "KJRI Jeddah" in t for t in texts)
     assert any("ESKALASI" in t and "KP2MI" in t for t in texts)
@@ -99,11 +111,36 @@ async def test_acknowledged_case_is_not_repeated(sessions, service) -> None:
     assert await service.repeat_unacknowledged() == 0
 
 
-async def test_rate_limited_alert_stays_queued_and_goes_out_later(
+async def test_rate_limited_alert_waits_in_the_outbox_and_goes_out_later(
     sessions, service, telegram
 ) -> None:
-    await _urgent_case(sessions, service)
+    case = await _urgent_case(sessions, service)
     telegram.fail_next = [429]
-    assert await service.deliver_pending() == 0
-    assert await service.deliver_pending() == 1
+    assert await deliver(service) == 0
+    async with sessions() as s, s.begin():
+        [alert] = (await s.scalars(select(StaffAlert).where(StaffAlert.case_id == case.id))).all()
+        assert alert.status == alerts.QUEUED  # handed over once, not again
+        [queued] = (
+            await s.scalars(
+                select(OutboundMessage).where(OutboundMessage.kind == alerts.ALERT_KIND)
+            )
+        ).all()
+        assert queued.status == OutboundStatus.PENDING and queued.attempts == 1
+        assert "rate limit" in (queued.last_error or "")
+        assert queued.next_attempt_at > utcnow()  # backed off, not retried at once
+        queued.next_attempt_at = utcnow() - timedelta(seconds=1)  # the wait is over
+    assert await deliver(service) == 1
     assert len(telegram.sent) == 1
+
+
+async def test_alerts_stay_for_the_console_without_a_staff_chat_sender(sessions, service) -> None:
+    service._outbox = Outbox(sessions, {})  # no Telegram bot configured
+    await _urgent_case(sessions, service)
+    assert await service.deliver_pending() == 0
+    async with sessions() as s:
+        [alert] = (await s.scalars(select(StaffAlert))).all()
+    assert alert.status == OutboundStatus.PENDING
+
+
+def test_the_staff_chat_is_paced_as_a_telegram_group() -> None:
+    assert GROUP_INTERVAL >= 3  # Telegram allows about 20 messages a minute in a group

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.console.context import CONTENT
@@ -23,7 +22,7 @@ def _footers(request: web.Request) -> dict[str, str]:
 async def _render_list(
     request: web.Request, s: AsyncSession, error: str | None = None, status: int = 200
 ) -> web.Response:
-    rows = (await s.scalars(select(Announcement).order_by(Announcement.id.desc()).limit(100))).all()
+    rows = await announcements.recent(s)
     context = {
         "announcements": rows,
         "languages": request.app[SETTINGS].language.supported,

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import select
 
 from bot.console.auth import STAFF_KEY
 from bot.console.context import CONTENT
 from bot.console.views import operator_only
 from bot.keys import SESSIONMAKER
-from pmi import corrections, staff
-from pmi.models import Contact, InboundMessage
+from pmi import corrections, messages, staff
 
 
 async def mark_intent(request: web.Request) -> web.StreamResponse:
@@ -24,14 +22,8 @@ async def mark_intent(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="unknown intent")
     public_id = request.match_info["public_id"]
     async with request.app[SESSIONMAKER]() as s, s.begin():
-        message = await s.scalar(
-            select(InboundMessage)
-            .join(Contact, Contact.id == InboundMessage.contact_id)
-            .where(
-                Contact.public_id == public_id,
-                InboundMessage.id == int(request.match_info["message_id"]),
-            )
-        )
+        message_id = int(request.match_info["message_id"])
+        message = await messages.inbound_of_conversation(s, public_id, message_id)
         if message is None:
             raise web.HTTPNotFound(text="message not found")
         correction = await corrections.mark(s, message, intent, user, intents)

@@ -8,13 +8,12 @@ on that case's page. Everything else answers 404 and the attempt is logged.
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import select
 
 from bot.console.auth import STAFF_KEY
 from bot.console.views import scope
 from bot.keys import MEDIA_STORE, SESSIONMAKER
-from pmi import staff
-from pmi.models import Case, Media
+from pmi import cases, staff
+from pmi.models import Media
 
 # Types a browser may show inline; anything else is served as a download.
 INLINE = {
@@ -42,14 +41,7 @@ async def media_file(request: web.Request) -> web.StreamResponse:
         limit = scope(user)
         allowed = media is not None
         if allowed and limit is not None:
-            allowed = (
-                await s.scalar(
-                    select(Case.id)
-                    .where(Case.contact_id == media.contact_id, Case.mission_code == limit)
-                    .limit(1)
-                )
-                is not None
-            )
+            allowed = await cases.mission_has_contact(s, media.contact_id, limit)
         await staff.audit(s, user, "view_media" if allowed else "denied", f"media:{media_id}")
     if media is None or not allowed:
         raise web.HTTPNotFound(text="not found")

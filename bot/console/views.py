@@ -7,7 +7,6 @@ from datetime import datetime, time, timedelta
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.console.auth import SESSION_KEY, STAFF_KEY
@@ -97,7 +96,7 @@ async def _visible_case(request: web.Request, s: AsyncSession, action: str = "vi
     """The case of the URL if this user may see it; otherwise 404, and the attempt is logged."""
     user = request[STAFF_KEY]
     reference = request.match_info["reference"].upper()
-    case = await s.scalar(select(Case).where(Case.reference == reference))
+    case = await cases.case_by_reference(s, reference)
     limit = scope(user)
     if case is None or (limit is not None and case.mission_code != limit):
         await staff.audit(s, user, "denied", reference, {"action": action})
@@ -258,9 +257,7 @@ async def conversations_page(request: web.Request) -> dict:
 
 
 async def _contact(request: web.Request, s: AsyncSession) -> Contact:
-    contact = await s.scalar(
-        select(Contact).where(Contact.public_id == request.match_info["public_id"])
-    )
+    contact = await cases.contact_for_conversation(s, request.match_info["public_id"])
     if contact is None:
         raise web.HTTPNotFound(text="conversation not found")
     return contact
