@@ -31,9 +31,14 @@ from typing import Any
 import aiohttp
 import yaml
 
+from devtools.databases import migrate
+from devtools.load import load_conversations
 from devtools.model import RASA_DIR, cache_dir, ensure_model, inputs_hash, train
-from devtools.stack import DEV_CREDENTIALS, Stack, load_conversations, migrate, rasa_rest_load
-from scripts.bench import CONVERSATIONS, REPORTS, git_commit, saturation, say, summary
+from devtools.rest_load import rasa_rest_load
+from devtools.stack import DEV_CREDENTIALS, Stack
+from devtools.stats import summary
+from scripts.bench_common import CONVERSATIONS, REPORTS, git_commit, say
+from scripts.bench_costs import saturation
 
 RULES = {
     "name": "RulePolicy",

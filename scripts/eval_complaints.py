@@ -38,8 +38,10 @@ import aiohttp
 import yaml
 from sqlalchemy import select
 
+from devtools.databases import migrate
 from devtools.model import ROOT, ensure_model
-from devtools.stack import Stack, migrate, percentile
+from devtools.stack import Stack
+from devtools.stats import percentile
 from pmi.db import create_engine, create_sessionmaker
 from pmi.models import Case
 

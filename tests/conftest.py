@@ -1,84 +1,49 @@
 """Shared fixtures: databases (SQLite and PostgreSQL), and the real Rasa and action servers.
 
 The Rasa and action servers are started once per test session, on free ports of
-127.0.0.1, with the model that `make test` trained (or reused from the cache).
+127.0.0.1, with the model that `make test` trained (or reused from the cache). The helpers
+the tests share are in tests/support.py, the fakes and the launcher in devtools/.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-import weakref
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devtools.gate import Gate
 from devtools.model import ensure_model, rasa_env
+from devtools.net import free_port
+from devtools.service import Service
 from pmi.db import create_engine
-from pmi.settings import Settings, load_settings
+from tests.support import (
+    POSTGRES_URL,
+    ROOT,
+    Database,
+    Servers,
+    make_settings,
+    migrate,
+    migrated,
+    postgres_reachable,
+)
 
 # The scaled-out stack (two Rasa servers, two apps) of the scale and fault suites.
 pytest_plugins = ("tests.scaled",)
-ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # as `make` sets it
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _postgres_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _backends() -> list:
     backends = [pytest.param("sqlite", id="sqlite")]
-    mark = () if _postgres_reachable() else pytest.mark.skip("PostgreSQL not reachable")
+    mark = () if postgres_reachable() else pytest.mark.skip("PostgreSQL not reachable")
     backends.append(pytest.param("postgresql", id="postgresql", marks=mark))
     return backends
-
-
-def alembic_config() -> Config:
-    return Config(str(ROOT / "alembic.ini"))
-
-
-async def migrate(engine: AsyncEngine) -> None:
-    def _upgrade(connection) -> None:  # type: ignore[no-untyped-def]
-        cfg = alembic_config()
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
-
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
-
-
-@dataclass
-class Database:
-    url: str
-    engine: AsyncEngine
-    connect_args: dict
 
 
 @pytest.fixture(scope="session", params=_backends())
@@ -108,11 +73,7 @@ async def database(request, tmp_path_factory) -> AsyncIterator[Database]:
 @pytest.fixture
 async def app_db(tmp_path) -> str:
     """A fresh, migrated SQLite database file for one test's app."""
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    engine = create_engine(url)
-    await migrate(engine)
-    await engine.dispose()
-    return url
+    return await migrated(f"sqlite:///{tmp_path / 'app.db'}")
 
 
 @pytest.fixture
@@ -140,49 +101,39 @@ async def sessions(database: Database) -> AsyncIterator[async_sessionmaker[Async
 # --- real servers -------------------------------------------------------------------
 
 
-def _wait_http(url: str, proc: subprocess.Popen, name: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{name} not ready after {timeout}s at {url}")
-
-
-@dataclass
-class Servers:
-    rasa_url: str
-    rasa_token: str
-    action_url: str
-    database_url: str
-    action_gate: Gate  # between Rasa and the action server; close it to cut them apart
-    tracker_db: Path  # Rasa's SQL tracker store (SQLite)
-    logs: Path  # Rasa's and the action server's logs
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="session")
 async def stack_db(tmp_path_factory) -> str:
     """The SQLite database shared by the action server and the app in end-to-end tests."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('stack') / 'stack.db'}"
-    engine = create_engine(url)
-    await migrate(engine)
-    await engine.dispose()
-    return url
+    return await migrated(f"sqlite:///{tmp_path_factory.mktemp('stack') / 'stack.db'}")
+
+
+def _rasa_and_actions(
+    model: Path, logs: Path, env: dict[str, str], token: str, ports: tuple[int, int]
+) -> tuple[Service, Service]:
+    """The Rasa server (HTTP API on, behind `token`) and the action server, not started."""
+    rasa_port, action_port = ports
+    actions = Service(
+        "action server",
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)],
+        env,
+        action_port,
+        f"http://127.0.0.1:{action_port}/health",
+        logs / "actions.log",
+    )
+    rasa = Service(
+        "rasa",
+        [
+            str(ROOT / ".venv-rasa/bin/rasa"), "run", "--enable-api", "--auth-token", token,
+            "-i", "127.0.0.1", "-p", str(rasa_port), "-m", str(model),
+            "--endpoints", "rasa_project/endpoints.yml",
+            "--credentials", "rasa_project/credentials.yml",
+        ],
+        env,
+        rasa_port,
+        f"http://127.0.0.1:{rasa_port}/status?token={token}",
+        logs / "rasa.log",
+    )  # fmt: skip
+    return rasa, actions
 
 
 @pytest.fixture(scope="session")
@@ -190,13 +141,13 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
     """The real action server and Rasa server with the trained model (once per session)."""
     model = ensure_model()
     logs = tmp_path_factory.mktemp("logs")
-    action_port, rasa_port = free_port(), free_port()
-    action_gate = Gate(action_port)
     token = secrets.token_hex(24)
     # The apps the tests build read the relay channel's token from the environment, as the
     # app does in production.
     os.environ["RASA_TOKEN"] = token
     tracker_db = tmp_path_factory.mktemp("rasa") / "tracker.db"
+    action_port, rasa_port = free_port(), free_port()
+    action_gate = Gate(action_port)
     env = rasa_env()
     env.update(
         SANIC_HOST="127.0.0.1",
@@ -206,117 +157,23 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
         RASA_TRACKER_DB=str(tracker_db),  # a SQL tracker store on SQLite, as `make run`
         DATABASE_URL=stack_db,
     )
-    action_log, rasa_log = (logs / "actions.log").open("w"), (logs / "rasa.log").open("w")
-    actions = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)],
-        cwd=ROOT,
-        env=env,
-        stdout=action_log,
-        stderr=subprocess.STDOUT,
-    )
-    rasa = subprocess.Popen(
-        [
-            str(ROOT / ".venv-rasa/bin/rasa"), "run", "--enable-api", "--auth-token", token,
-            "-i", "127.0.0.1", "-p", str(rasa_port), "-m", str(model),
-            "--endpoints", "rasa_project/endpoints.yml",
-            "--credentials", "rasa_project/credentials.yml",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=rasa_log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    rasa, actions = _rasa_and_actions(model, logs, env, token, (rasa_port, action_port))
+    actions.start()
+    rasa.start()
     try:
-        _wait_http(f"http://127.0.0.1:{action_port}/health", actions, "action server", 60)
-        _wait_http(f"http://127.0.0.1:{rasa_port}/status?token={token}", rasa, "rasa", 300)
+        actions.wait_ready(60)
+        rasa.wait_ready(300)
         yield Servers(
-            f"http://127.0.0.1:{rasa_port}",
-            token,
-            env["ACTION_SERVER_URL"],
-            stack_db,
-            action_gate,
-            tracker_db,
-            logs,
+            rasa.url, token, env["ACTION_SERVER_URL"], stack_db, action_gate, tracker_db, logs
         )
     except RuntimeError:
         for name in ("rasa.log", "actions.log"):
             sys.stderr.write(f"--- {name}\n{(logs / name).read_text()[-4000:]}\n")
         raise
     finally:
-        _stop(rasa)
-        _stop(actions)
+        rasa.stop()
+        actions.stop()
         action_gate.stop()
-        action_log.close()
-        rasa_log.close()
-
-
-def make_settings(
-    database_url: str, rasa_url: str = "http://127.0.0.1:9", *, webchat: bool = True
-) -> Settings:
-    """The settings of a test app; the web chat (off by default) is on unless `webchat=False`."""
-    settings = load_settings()
-    channels = settings.channels
-    web = channels.webchat.model_copy(update={"enabled": webchat})
-    return settings.model_copy(
-        update={
-            "database": settings.database.model_copy(update={"url": database_url}),
-            "rasa": settings.rasa.model_copy(update={"url": rasa_url, "retry_seconds": 0.2}),
-            "channels": channels.model_copy(update={"webchat": web}),
-        }
-    )
-
-
-async def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(interval)
-    raise AssertionError("condition not met in time")
-
-
-# Per test client: sender name -> its web chat cookie (one conversation per sender).
-_CHAT_COOKIES: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
-
-
-def chat_cookies(client, sender: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """The web chat cookie of the conversation `sender` on this test client.
-
-    Signed with the app's own key for the sender named, so the contact's `channel_user_id`
-    is that name and tests can look it up; real clients get a random sender from the server.
-    Passed with each request (`cookies=`), so the client's own jar never mixes senders.
-    """
-    from bot.keys import SETTINGS
-    from bot.webchat import GUARD, cookie_name
-
-    minted = _CHAT_COOKIES.setdefault(client, {})
-    if sender not in minted:
-        minted[sender] = client.app[GUARD].cookies.sign(sender)
-    secure = (client.app[SETTINGS].app.public_url or "").startswith("https://")
-    return {cookie_name(secure): minted[sender]}
-
-
-async def post_chat(client, sender: str, body: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """POST a web chat message (`{"text": ..., "id": ...}`) as `sender`; the response."""
-    return await client.post("/api/chat", json=body, cookies=chat_cookies(client, sender))
-
-
-async def say(client, sender: str, text: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    """Send one web chat message as `sender` and return the replies."""
-    resp = await post_chat(client, sender, {"text": text})
-    assert resp.status == 200, await resp.text()
-    return (await resp.json())["messages"]
-
-
-async def updates(client, sender: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    """The replies queued for `sender` since its last request (`POST /api/chat/updates`)."""
-    resp = await client.post("/api/chat/updates", json={}, cookies=chat_cookies(client, sender))
-    assert resp.status == 200, await resp.text()
-    return (await resp.json())["messages"]
-
-
-def joined(replies: list[dict]) -> str:
-    return "\n".join(r["text"] for r in replies)
 
 
 @pytest.fixture

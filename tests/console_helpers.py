@@ -15,12 +15,13 @@ from sqlalchemy import update
 from bot.app import create_app
 from bot.console.context import KEYS
 from bot.keys import SESSIONMAKER
+from devtools.net import free_port
 from pmi import cases, messages, staff, twofactor
 from pmi.db import utcnow
 from pmi.missions import Missions
 from pmi.models import Case, StaffUser
 from pmi.settings import load_settings
-from tests.conftest import free_port, make_settings
+from tests.support import make_settings
 
 PASSWORD = "a long enough passphrase"
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # the test users' authenticator

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pmi.db import create_engine
-from tests.conftest import POSTGRES_URL, migrate
+from tests.support import POSTGRES_URL, migrate
 
 
 @dataclass

@@ -2,15 +2,16 @@
 
 Two Rasa servers sharing one tracker store (PostgreSQL) and one lock store (Redis, under a
 key prefix of its own), one action server, and two app processes on one PostgreSQL app
-database, all started with `scripts/stack.py` on free ports of 127.0.0.1. Telegram is the
+database, all started with devtools/stack.py on free ports of 127.0.0.1. Telegram is the
 local fake Bot API: updates are posted to either app's webhook at random (a load balancer),
 replies are received by the fake. The apps reach PostgreSQL through a TCP proxy the tests
 can cut, to take the database away from them. A private database is created for the
 stack and dropped afterwards.
 
-`Load` sends conversations; `tally` counts, from the database, the fake Bot API and Rasa's
-trackers, what was sent, stored, processed (once, in order), answered and delivered (once,
-in order). The counts of every run are printed at the end of the pytest session.
+`Load` (devtools/balanced_load.py) sends conversations; `tally` counts, from the database,
+the fake Bot API and Rasa's trackers, what was sent, stored, processed (once, in order),
+answered and delivered (once, in order). The counts of every run are printed at the end of
+the pytest session.
 
 Long forms (more conversations, a Rasa server killed too): `PMI_LONG=1` (make test-scale,
 make test-faults).
@@ -22,12 +23,10 @@ import asyncio
 import contextlib
 import itertools
 import os
-import random
 import secrets
-import socket
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,33 +37,22 @@ import yaml
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from bot.telegram import MAX_MESSAGE, SECRET_HEADER, split_text
-from devtools.fake_telegram import FakeTelegram, text_update
-from devtools.stack import (
-    WEBHOOK_PATH,
-    Service,
-    Stack,
-    create_postgres_database,
-    drop_postgres_database,
-    load_conversations,
-    migrate,
-)
+from devtools.balanced_load import Load
+from devtools.databases import create_postgres_database, drop_postgres_database, migrate
+from devtools.fake_telegram import FakeTelegram
+from devtools.load import load_conversations
+from devtools.net import reachable
+from devtools.reconcile import Stored, stored_for
+from devtools.service import Service
+from devtools.stack import Stack
+from devtools.tcp_proxy import TcpProxy
 from pmi.db import create_engine
 from pmi.models import Contact, InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
+from tests.support import POSTGRES_URL, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = ("127.0.0.1", 6379)
 LONG = os.environ.get("PMI_LONG") == "1"
 REPORTS: list[tuple[str, dict[str, Any]]] = []
-
-
-def reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def log_count(scaled: Scaled, needle: str, prefix: str) -> int:
@@ -101,77 +89,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             " lost {lost}; faults injected {faults_injected}; fuzz cases tried {fuzz_cases};"
             " failures {failures}".format(**totals, failures=len(failed))
         )
-
-
-# --- a TCP proxy that can take the database away ---------------------------------------
-
-
-class TcpProxy:
-    """Forwards 127.0.0.1:<port> to a target; `cut()` drops every connection and refuses new
-    ones until `restore()`. A client that closes its side closes the upstream one too, so a
-    killed app's PostgreSQL session (and its advisory locks) ends at once."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = 0
-        self.down = False
-        self.cuts = 0
-        self.delay = 0.0  # seconds each chunk from the client waits before it is forwarded
-        self.posts = 0  # HTTP POST requests seen from clients (the action calls, for Rasa's)
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, slow: bool = False
-    ) -> None:
-        try:
-            while data := await reader.read(65536):
-                if slow:
-                    self.posts += data.count(b"POST /")
-                    if self.delay:
-                        await asyncio.sleep(self.delay)
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.down:
-            writer.close()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        self._writers |= {writer, up_writer}
-        try:
-            await asyncio.gather(
-                self._pipe(reader, up_writer, slow=True), self._pipe(up_reader, writer)
-            )
-        finally:
-            self._writers -= {writer, up_writer}
-
-    def cut(self) -> None:
-        self.down = True
-        self.cuts += 1
-        for writer in list(self._writers):
-            writer.transport.abort()
-
-    def restore(self) -> None:
-        self.down = False
-
-    async def stop(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 # --- the stack --------------------------------------------------------------------------
@@ -238,6 +155,45 @@ async def _wait_for_table(url: str, table: str, timeout: float) -> None:
         await engine.dispose()
 
 
+def _rasa_env(database_url: str, action_port: int, suffix: str) -> dict[str, str]:
+    """The Rasa servers' environment: the tracker store on the app's PostgreSQL, the lock
+    store on Redis under a key prefix of this session, the action server behind a proxy."""
+    url = make_url(database_url)
+    return {
+        "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}/webhook",
+        "TRACKER_DB_HOST": url.host or "127.0.0.1",
+        "TRACKER_DB_NAME": url.database or "",
+        "TRACKER_DB_USER": url.username or "postgres",
+        "TRACKER_DB_PASSWORD": url.password or "",
+        "REDIS_HOST": REDIS[0],
+        "REDIS_KEY_PREFIX": f"pmiscale{suffix}",
+    }
+
+
+async def _start(
+    stack: Stack, rasa_env: dict[str, str], telegram: FakeTelegram, app_database: str
+) -> tuple[list[Service], list[Service]]:
+    """Two Rasa servers and an app on each, started after the action server; all ready."""
+    endpoints = ROOT / "rasa_project" / "endpoints.production.yml"
+    rasas = [  # the API lets the suites read the trackers
+        stack.rasa(f"rasa{i}", endpoints=endpoints, env=rasa_env, api=True) for i in (1, 2)
+    ]
+    apps = [
+        stack.app(
+            f"app{i}", rasa_url=rasa.url, telegram=telegram, env={"DATABASE_URL": app_database}
+        )
+        for i, rasa in zip((1, 2), rasas, strict=True)
+    ]
+    stack.services["actions"].start()
+    rasas[0].start()
+    # The second Rasa server starts once the first created the tracker table (no race).
+    await _wait_for_table(stack.database_url, "events", 300)
+    for service in (rasas[1], *apps):
+        service.start()
+    await asyncio.to_thread(stack.wait_ready, 400)
+    return rasas, apps
+
+
 @pytest.fixture(scope="session")
 async def scaled(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scaled]:
     """Start the scaled-out stack once per session (skipped without PostgreSQL and Redis)."""
@@ -258,54 +214,19 @@ async def scaled(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scal
         app_database = make_url(database_url).set(port=proxy.port)
         stack = Stack(workdir, database_url, env={"PMI_CONFIG": str(_config_file(workdir))})
         actions = stack.action_server()
-        url = make_url(database_url)
         action_proxy = TcpProxy(("127.0.0.1", actions.port))
         await action_proxy.start()
-        rasa_env = {
-            "ACTION_SERVER_URL": f"http://127.0.0.1:{action_proxy.port}/webhook",
-            "TRACKER_DB_HOST": url.host or "127.0.0.1",
-            "TRACKER_DB_NAME": url.database or "",
-            "TRACKER_DB_USER": url.username or "postgres",
-            "TRACKER_DB_PASSWORD": url.password or "",
-            "REDIS_HOST": REDIS[0],
-            "REDIS_KEY_PREFIX": f"pmiscale{suffix}",
-        }
-        endpoints = ROOT / "rasa_project" / "endpoints.production.yml"
-        rasas = [  # the API lets the suites read the trackers
-            stack.rasa(f"rasa{i}", endpoints=endpoints, env=rasa_env, api=True) for i in (1, 2)
-        ]
-        apps = [
-            stack.app(
-                f"app{i}",
-                rasa_url=rasa.url,
-                telegram=telegram,
-                env={"DATABASE_URL": app_database.render_as_string(hide_password=False)},
-            )
-            for i, rasa in zip((1, 2), rasas, strict=True)
-        ]
-        actions.start()
-        rasas[0].start()
-        # The second Rasa server starts once the first created the tracker table (no race).
-        await _wait_for_table(database_url, "events", 300)
-        for service in (rasas[1], *apps):
-            service.start()
-        await asyncio.to_thread(stack.wait_ready, 400)
+        rasa_env = _rasa_env(database_url, action_proxy.port, suffix)
+        app_url = app_database.render_as_string(hide_password=False)
+        rasas, apps = await _start(stack, rasa_env, telegram, app_url)
         conversations = [
             (c.language, c.turns)
             for c in load_conversations(ROOT / "scripts" / "bench_conversations.yml")
         ]
         yield Scaled(
-            stack,
-            database_url,
-            proxy,
-            action_proxy,
-            telegram,
-            actions,
-            rasas,
-            apps,
-            http,
+            stack, database_url, proxy, action_proxy, telegram, actions, rasas, apps, http,
             conversations,
-        )
+        )  # fmt: skip
     finally:
         if stack is not None:
             await asyncio.to_thread(stack.stop_all)
@@ -315,87 +236,6 @@ async def scaled(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scal
         if action_proxy is not None:
             await action_proxy.stop()
         await drop_postgres_database(POSTGRES_URL, database_url)
-
-
-# --- load ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Sent:
-    chat_id: int
-    update_id: int
-    text: str
-    accepted: bool = False
-    attempts: int = 0
-    refused: int = 0  # answers other than 200 (the provider retries those)
-
-
-class Load:
-    """Worker conversations posted as Telegram updates to the apps' webhooks.
-
-    One chat's messages are posted one after another (Telegram waits for the webhook's
-    answer), each to an app chosen at random; the load does not wait for replies, so a
-    chat's next message often arrives while the previous one is being processed, maybe
-    by the other app. An update not answered 200 is posted again, with the same id, to
-    an app chosen at random, until `give_up` seconds have passed, as Telegram does.
-    """
-
-    def __init__(self, scaled: Scaled, seed: int, *, gap: tuple[float, float] = (0, 0.4)):
-        self.scaled = scaled
-        self.rng = random.Random(seed)
-        self.gap = gap
-        self.sent: list[Sent] = []
-        self.statuses: Counter[int] = Counter()  # the webhooks' answers, by HTTP status
-        self.apps: list[Service] = list(scaled.apps)  # the load balancer's choice
-        self.give_up = 180.0
-
-    def chats(self) -> list[int]:
-        return sorted({s.chat_id for s in self.sent})
-
-    async def post(self, sent: Sent, language: str) -> None:
-        update = text_update(sent.update_id, sent.chat_id, sent.text, language)
-        headers = {SECRET_HEADER: self.scaled.stack.webhook_secret}
-        deadline = time.monotonic() + self.give_up
-        timeout = aiohttp.ClientTimeout(total=15)
-        while time.monotonic() < deadline:
-            app = self.rng.choice(self.apps)
-            sent.attempts += 1
-            try:
-                async with self.scaled.http.post(
-                    app.url + WEBHOOK_PATH, json=update, headers=headers, timeout=timeout
-                ) as resp:
-                    await resp.read()
-                    self.statuses[resp.status] += 1
-                    if resp.status == 200:
-                        sent.accepted = True
-                        return
-                    sent.refused += 1
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(0.2)
-
-    async def conversation(self, language: str, turns: Sequence[str]) -> None:
-        chat_id = self.scaled.next_chat()
-        for turn in turns:
-            sent = Sent(chat_id, self.scaled.next_update(), turn)
-            self.sent.append(sent)
-            await self.post(sent, language)
-            await asyncio.sleep(self.rng.uniform(*self.gap))
-
-    async def run(self, chats: int, turns: int | None = None) -> None:
-        """`chats` conversations at once, each the first `turns` turns of a script."""
-        scripts = self.scaled.conversations
-        await asyncio.gather(
-            *(
-                self.conversation(
-                    scripts[i % len(scripts)][0], scripts[i % len(scripts)][1][:turns]
-                )
-                for i in range(chats)
-            )
-        )
-
-    def accepted_count(self) -> int:
-        return sum(s.accepted for s in self.sent)
 
 
 # --- counting -----------------------------------------------------------------------------
@@ -452,65 +292,30 @@ async def _tracker_turns(scaled: Scaled, sender: str) -> list[str]:
     ]
 
 
-async def tally(scaled: Scaled, load: Load) -> dict[str, int]:
-    """Count what happened to the load's messages and their replies (see the module doc)."""
-    chats = {str(c) for c in load.chats()}
-    engine = create_engine(scaled.database_url)
-    try:
-        async with engine.connect() as conn:
-            contacts = (
-                await conn.execute(
-                    select(Contact.id, Contact.channel_user_id, Contact.public_id).where(
-                        Contact.channel == "telegram", Contact.channel_user_id.in_(chats)
-                    )
-                )
-            ).all()
-            ids = [c.id for c in contacts]
-            inbound = (
-                await conn.execute(
-                    select(
-                        InboundMessage.id,
-                        InboundMessage.contact_id,
-                        InboundMessage.external_id,
-                        InboundMessage.status,
-                    ).where(InboundMessage.contact_id.in_(ids))
-                )
-            ).all()
-            outbound = (
-                await conn.execute(
-                    select(
-                        OutboundMessage.contact_id,
-                        OutboundMessage.inbound_id,
-                        OutboundMessage.text,
-                        OutboundMessage.status,
-                    )
-                    .where(OutboundMessage.contact_id.in_(ids))
-                    .order_by(OutboundMessage.id)
-                )
-            ).all()
-    finally:
-        await engine.dispose()
-
+def _inbox_counts(load: Load, stored: Stored) -> Counter[str]:
+    """What the webhooks accepted and the app stored and processed of the load's messages."""
     accepted = {s.update_id for s in load.sent if s.accepted}
-    stored = {int(m.external_id): m for m in inbound}
-    chat_of = {c.id: c.channel_user_id for c in contacts}
-    answered = {o.inbound_id for o in outbound if o.inbound_id is not None}
-    counts: Counter[str] = Counter(
+    by_update = {int(m.external_id): m for m in stored.inbound}
+    answered = {o.inbound_id for o in stored.outbound if o.inbound_id is not None}
+    inbound = stored.inbound
+    return Counter(
         sent=len(load.sent),
         accepted=len(accepted),
         refused_answers=sum(s.refused for s in load.sent),
         not_accepted=len(load.sent) - len(accepted),
-        stored=len(stored),
-        acknowledged_not_stored=len(accepted - set(stored)),
+        stored=len(by_update),
+        acknowledged_not_stored=len(accepted - set(by_update)),
         processed=sum(m.status == InboundStatus.DONE for m in inbound),
         still_pending=sum(m.status == InboundStatus.PENDING for m in inbound),
         unanswered=sum(m.status == InboundStatus.DONE and m.id not in answered for m in inbound),
     )
 
-    # Rasa: every stored message exactly once, in the order it was sent, per conversation.
-    update_of = {str(m.id): int(m.external_id) for m in inbound}
+
+async def _rasa_counts(scaled: Scaled, stored: Stored, counts: Counter[str]) -> None:
+    """Rasa: every stored message exactly once, in the order it was sent, per conversation."""
+    update_of = {str(m.id): int(m.external_id) for m in stored.inbound}
     in_trackers: set[str] = set()
-    for contact in contacts:
+    for contact in stored.contacts:
         turns = await _tracker_turns(scaled, contact.public_id)
         seen = Counter(turns)
         in_trackers |= set(turns)
@@ -518,27 +323,36 @@ async def tally(scaled: Scaled, load: Load) -> dict[str, int]:
         counts["processed_twice"] += sum(n - 1 for n in seen.values() if n > 1)
         order = [update_of[t] for t in dict.fromkeys(turns) if t in update_of]
         counts["out_of_order"] += sum(1 for a, b in itertools.pairwise(order) if b < a)
-    done = {str(m.id) for m in inbound if m.status == InboundStatus.DONE}
+    done = {str(m.id) for m in stored.inbound if m.status == InboundStatus.DONE}
     counts["never_reached_rasa"] = len(done - in_trackers)
 
-    # Delivery: every stored reply delivered once, in the order stored, per chat.
-    expected: dict[str, list[str]] = defaultdict(list)
-    for o in outbound:
-        expected[chat_of[o.contact_id]].extend(split_text(o.text, MAX_MESSAGE))
+
+def _delivery_counts(scaled: Scaled, chats: set[str], stored: Stored, counts: Counter[str]) -> None:
+    """Delivery: every stored reply delivered once, in the order stored, per chat."""
+    expected = {chat: [part for part, _ in want] for chat, want in stored.expected().items()}
     delivered: dict[str, list[str]] = defaultdict(list)
     for message in scaled.telegram.sent:
         chat = str(message["chat_id"])
         if chat in chats:
             delivered[chat].append(message["text"])
     for chat in chats:
-        want, got = Counter(expected[chat]), Counter(delivered[chat])
+        want, got = Counter(expected.get(chat, [])), Counter(delivered[chat])
         counts["replies_stored"] += sum(want.values())
         counts["replies_delivered"] += sum(got.values())
         counts["replies_duplicated"] += sum((got - want).values())
         counts["replies_undelivered"] += sum((want - got).values())
         first = list(dict.fromkeys(delivered[chat]))  # duplicates aside
-        if [t for t in first if t in want] != list(dict.fromkeys(expected[chat])):
+        if [t for t in first if t in want] != list(dict.fromkeys(expected.get(chat, []))):
             counts["chats_delivered_out_of_order"] += 1
+
+
+async def tally(scaled: Scaled, load: Load) -> dict[str, int]:
+    """Count what happened to the load's messages and their replies (see the module doc)."""
+    chats = {str(c) for c in load.chats()}
+    stored = await stored_for(scaled.database_url, chats)
+    counts = _inbox_counts(load, stored)
+    await _rasa_counts(scaled, stored, counts)
+    _delivery_counts(scaled, chats, stored, counts)
     for key in ("processed_twice", "out_of_order", "replies_duplicated", "replies_undelivered"):
         counts[key] += 0  # present when zero
     counts["chats_delivered_out_of_order"] += 0

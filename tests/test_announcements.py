@@ -18,8 +18,8 @@ from pmi.models import (
     OutboundMessage,
 )
 from pmi.settings import load_settings
-from tests.conftest import joined, say, updates
 from tests.console_helpers import console_client, csrf_of, login, new_case
+from tests.support import joined, say, updates
 
 
 @pytest.mark.parametrize(

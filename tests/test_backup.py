@@ -24,7 +24,7 @@ from pmi.missions import Missions
 from pmi.models import Case
 from pmi.settings import load_settings
 from scripts import backup
-from tests.conftest import POSTGRES_URL, _postgres_reachable, migrate
+from tests.support import POSTGRES_URL, migrate, postgres_reachable
 
 
 async def _fill(url: str, count: int = 5) -> set[str]:
@@ -109,7 +109,7 @@ async def test_restore_rejects_other_files(tmp_path: Path) -> None:
 @pytest.fixture
 async def scratch_postgres() -> AsyncIterator[str]:
     """A PostgreSQL database of its own (pg_dump works on whole databases)."""
-    if not _postgres_reachable():
+    if not postgres_reachable():
         pytest.skip("PostgreSQL not reachable")
     name = f"pmi_backup_{secrets.token_hex(4)}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")

@@ -6,10 +6,12 @@ import os
 
 import pytest
 
-from devtools.stack import Delivered, Turn, cpu_seconds, percentile, reconcile
+from devtools.load import Delivered, Turn
+from devtools.procfs import cpu_seconds
+from devtools.reconcile import reconcile
+from devtools.stats import cpu_per_message, per_second, percentile, summary, timeline
 from pmi import messages
 from pmi.db import create_engine, create_sessionmaker
-from scripts.bench import cpu_per_message, per_second, summary, timeline
 
 
 def test_percentile_interpolates_between_ranks() -> None:

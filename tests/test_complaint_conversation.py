@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from pmi.db import create_engine, create_sessionmaker
 from pmi.models import Case, Contact
-from tests.conftest import Servers, joined, say
+from tests.support import Servers, joined, say
 
 pytestmark = pytest.mark.e2e
 CONSENT_ID = "Sebelum dikirim: apakah Anda setuju"

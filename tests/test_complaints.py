@@ -10,7 +10,7 @@ from sqlalchemy import select
 from pmi.cases import CONSENT_VERSION
 from pmi.db import create_engine, create_sessionmaker
 from pmi.models import Case, Contact, StaffAlert
-from tests.conftest import Servers, joined, say
+from tests.support import Servers, joined, say
 
 pytestmark = pytest.mark.e2e
 

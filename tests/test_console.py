@@ -14,8 +14,8 @@ from bot.keys import SESSIONMAKER
 from pmi import messages, staff
 from pmi.db import utcnow
 from pmi.models import AuditEntry, Case, Contact, OutboundMessage, Priority, StaffSession
-from tests.conftest import make_settings
 from tests.console_helpers import CSRF, PASSWORD, console_client, csrf_of, login, new_case
+from tests.support import make_settings
 
 
 @pytest.fixture

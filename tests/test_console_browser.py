@@ -10,12 +10,13 @@ from playwright.async_api import expect
 
 from bot.app import create_app
 from bot.keys import SESSIONMAKER
+from devtools.net import free_port
 from pmi import cases, messages, staff
 from pmi.missions import Missions
 from pmi.models import Priority
 from pmi.settings import load_settings
-from tests.conftest import free_port, make_settings
 from tests.console_helpers import PASSWORD, browser_login, enable_totp
+from tests.support import make_settings
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from bot.keys import SESSIONMAKER, SETTINGS
 from pmi.db import Base, create_engine, utcnow
 from pmi.login_models import LoginThrottle
 from pmi.models import AuditEntry, StaffSession
-from tests.conftest import alembic_config, chat_cookies, wait_until
 from tests.console_helpers import CSRF, PASSWORD, console_client, login, password_step
+from tests.support import alembic_config, chat_cookies, wait_until
 
 WRONG = "wrong password!!"
 A, B = "203.0.113.10", "198.51.100.20"  # two client addresses (behind the trusted proxy)

@@ -10,10 +10,11 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from bot.keys import MEDIA_STORE, SESSIONMAKER
+from devtools.net import free_port
 from pmi import media, messages, staff
 from pmi.models import AuditEntry, Case, Media
-from tests.conftest import free_port, make_settings
 from tests.console_helpers import PASSWORD, enable_totp, login, new_case
+from tests.support import make_settings
 
 PHOTO = b"\x89PNG\r\n\x1a\nfake-png"
 

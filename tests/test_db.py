@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import text
 
 from pmi.db import create_engine
-from tests.conftest import POSTGRES_URL, _postgres_reachable
+from tests.support import POSTGRES_URL, postgres_reachable
 
-pytestmark = pytest.mark.skipif(not _postgres_reachable(), reason="PostgreSQL not reachable")
+pytestmark = pytest.mark.skipif(not postgres_reachable(), reason="PostgreSQL not reachable")
 
 
 async def test_a_connection_the_server_closed_is_replaced_at_checkout() -> None:

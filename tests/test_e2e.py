@@ -9,7 +9,7 @@ from bot.app import create_app
 from devtools.gate import Gate
 from pmi import agencies
 from pmi.db import create_engine, create_sessionmaker
-from tests.conftest import joined, make_settings, say, updates, wait_until
+from tests.support import joined, make_settings, say, updates, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -29,7 +29,7 @@ from pmi.models import (
     OutboundMessage,
 )
 from pmi.settings import load_settings
-from tests.conftest import Servers, joined, make_settings, say, wait_until
+from tests.support import Servers, joined, make_settings, say, wait_until
 
 
 async def test_forget_queues_rasa_and_unlinks_every_case(sessions) -> None:

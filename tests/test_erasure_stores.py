@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import text
 
 from bot.rasa_client import RasaClient
-from devtools.stack import Stack, migrate
+from devtools.databases import migrate
+from devtools.stack import Stack
 from pmi.db import create_engine
 from tests.scaled import Scaled
 

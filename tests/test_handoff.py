@@ -9,8 +9,8 @@ import pytest
 from pmi import handoff, messages, staff
 from pmi.db import create_engine, create_sessionmaker, utcnow
 from pmi.settings import HandoffSettings, load_settings
-from tests.conftest import joined, say, updates
 from tests.console_helpers import PASSWORD, csrf_of, login
+from tests.support import joined, say, updates
 
 HOURS = HandoffSettings(timezone="Asia/Jakarta", days=[1, 2, 3, 4, 5], start="08:00", end="17:00")
 

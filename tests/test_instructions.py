@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from pmi.db import create_engine, create_sessionmaker
 from pmi.models import Case, Contact
-from tests.conftest import ROOT, Servers, joined, say
+from tests.support import ROOT, Servers, joined, say
 
 pytestmark = pytest.mark.e2e
 SOURCES = [

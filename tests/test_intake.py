@@ -11,7 +11,7 @@ from pmi.countries import CountryNames
 from pmi.intake import FormWords, Intake, find_agency, find_employer, find_phone
 from pmi.labels import CaseLabels
 from pmi.places import Places
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 @cache

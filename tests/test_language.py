@@ -29,7 +29,7 @@ from bot.language import (
 )
 from pmi.knowledge import KnowledgeBase
 from pmi.settings import ROOT, load_settings
-from tests.conftest import joined, say
+from tests.support import joined, say
 
 SUPPORTED = ("id", "en", "ms")
 

@@ -25,10 +25,10 @@ from pmi.db import create_engine, create_sessionmaker
 from pmi.knowledge import Replies
 from pmi.locks import ContactLocks
 from pmi.models import InboundMessage, InboundStatus
-from tests.conftest import POSTGRES_URL, _postgres_reachable, make_settings
 from tests.pgschema import Schema, private_schema
+from tests.support import POSTGRES_URL, make_settings, postgres_reachable
 
-postgres = pytest.mark.skipif(not _postgres_reachable(), reason="PostgreSQL not reachable")
+postgres = pytest.mark.skipif(not postgres_reachable(), reason="PostgreSQL not reachable")
 
 
 async def test_in_process_lock_serialises_and_forgets_idle_contacts() -> None:

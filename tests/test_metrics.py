@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from tests.conftest import free_port, make_settings, post_chat
+from devtools.net import free_port
+from tests.support import make_settings, post_chat
 
 
 def _value(body: str, name: str) -> float:

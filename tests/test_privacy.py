@@ -17,6 +17,7 @@ from bot.alerts import AlertService
 from bot.app import create_app
 from bot.commands import app_command
 from bot.keys import SESSIONMAKER, SETTINGS
+from devtools.net import free_port
 from pmi import messages
 from pmi.cases import create_case
 from pmi.knowledge import Replies
@@ -30,7 +31,7 @@ from pmi.models import (
     StaffAlert,
 )
 from pmi.privacy import mask_phone, mask_text
-from tests.conftest import free_port, make_settings, say
+from tests.support import make_settings, say
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.rasa_client import RasaClient, RasaUnavailable
 from pmi.db import create_engine, create_sessionmaker
 from pmi.models import InboundMessage
-from tests.conftest import Servers, say, updates, wait_until
+from tests.support import Servers, say, updates, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from pmi.knowledge import Replies
 from pmi.models import Contact, InboundMessage, InboundStatus, OutboundMessage
 from pmi.ratelimit import NOTICE, RateLimiter
 from pmi.settings import RateLimitSettings
-from tests.conftest import Servers, make_settings, post_chat, wait_until
+from tests.support import Servers, make_settings, post_chat, wait_until
 
 REPLIES = Replies({NOTICE: {"id": "pelan-pelan", "en": "slow down"}})
 

@@ -24,7 +24,7 @@ from pmi.models import (
 )
 from pmi.retention import _LOCK, ERASED_GRACE, apply_retention, run_retention
 from pmi.settings import RetentionSettings
-from tests.conftest import Database
+from tests.support import Database
 
 SETTINGS = RetentionSettings(transcript_days=180, closed_case_days=365)
 NOW = utcnow()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.scaled import LONG, Load, Scaled, log_count, report, settle, tally, timed
+from devtools.balanced_load import Load
+from tests.scaled import LONG, Scaled, log_count, report, settle, tally, timed
 
 
 async def _kill_midway(scaled: Scaled, load: Load, total: int, counts: dict) -> None:

@@ -18,12 +18,13 @@ from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.keys import SESSIONMAKER
+from devtools.net import free_port
 from pmi import messages
 from pmi.db import create_engine, create_sessionmaker
 from pmi.models import Case, Contact, InboundMessage, InboundStatus, StaffAlert
 from pmi.settings import Settings, load_settings
 from scripts.run import stack_env
-from tests.conftest import Servers, free_port, joined, make_settings
+from tests.support import Servers, joined, make_settings
 
 COOKIE = "pmi_chat"
 KEMLU = "+62 812 9007 0027"  # in every emergency contact list

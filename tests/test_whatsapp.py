@@ -24,12 +24,13 @@ from devtools.fake_whatsapp import (
     text_message,
     webhook_body,
 )
+from devtools.net import free_port
 from pmi import staff
 from pmi.db import utcnow
 from pmi.messages import WINDOW_CLOSED
 from pmi.models import Case, Contact, InboundMessage, Media, OutboundMessage, OutboundStatus
-from tests.conftest import Servers, free_port, make_settings, wait_until
 from tests.console_helpers import PASSWORD, login
+from tests.support import Servers, make_settings, wait_until
 
 SECRET = "wa-app-secret"
 VERIFY = "wa-verify-token"

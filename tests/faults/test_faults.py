@@ -23,11 +23,12 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from bot.outbox import IN_FLIGHT_MAX
+from devtools.balanced_load import Load
 from devtools.fake_telegram import text_update
 from devtools.stack import SECRET_HEADER, WEBHOOK_PATH
 from pmi.db import create_engine
 from pmi.models import Contact, InboundMessage
-from tests.scaled import LONG, Load, Scaled, log_count, report, settle, tally, timed
+from tests.scaled import LONG, Scaled, log_count, report, settle, tally, timed
 
 CHATS, TURNS = (12, 7) if LONG else (6, 5)
 GAP = (0.2, 1.0)  # seconds between one chat's messages: a wave lasts a few seconds

@@ -10,7 +10,8 @@ import aiohttp
 import pytest
 
 from bot.rasa_client import RasaClient
-from devtools.stack import Stack, migrate
+from devtools.databases import migrate
+from devtools.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
