@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from functools import partial
 
 import aiohttp
@@ -17,11 +18,13 @@ from bot.alerts import AlertService
 from bot.console import setup_console
 from bot.delivery import Sender
 from bot.erasure import ErasureWorker
+from bot.inbox import Inbox
 from bot.keys import (
     ALERTS,
     ENGINE,
     ERASURE,
     HTTP,
+    INBOX,
     MEDIA_FETCHER,
     MEDIA_STORE,
     METRICS,
@@ -65,8 +68,98 @@ MAX_BODY = 64 * 1024
 SHUTDOWN_SECONDS = 10
 
 
+@dataclass
+class _Channels:
+    """The providers' clients this process opened, and what they send and fetch with."""
+
+    bot: Bot | None = None
+    wa_http: httpx.AsyncClient | None = None
+    senders: dict[str, Sender] = field(default_factory=dict)
+    media_sources: dict[str, MediaSource] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        if self.bot is not None:
+            await self.bot.shutdown()
+        if self.wa_http is not None:
+            await self.wa_http.aclose()
+
+
+async def _open_channels(settings: Settings, replies: Replies) -> _Channels:
+    channels = _Channels()
+    telegram, whatsapp = settings.channels.telegram, settings.channels.whatsapp
+    if telegram.token:
+        bot = channels.bot = Bot(
+            telegram.token,
+            base_url=telegram.base_url,
+            base_file_url=file_url(telegram.base_url),
+            request=AiohttpRequest(),
+            get_updates_request=AiohttpRequest(connection_pool_size=1),
+        )
+        await bot.initialize()
+        channels.senders["telegram"] = TelegramSender(bot)
+        channels.media_sources["telegram"] = TelegramMedia(bot)
+        if settings.alerts.staff_telegram_chat_id:
+            channels.senders[STAFF_CHANNEL] = TelegramSender(bot, min_interval=GROUP_INTERVAL)
+    if whatsapp.enabled:
+        channels.wa_http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
+        wa_client = create_client(whatsapp, channels.wa_http)
+        channels.senders["whatsapp"] = WhatsAppSender(wa_client, whatsapp, replies)
+        channels.media_sources["whatsapp"] = WhatsAppMedia(wa_client)
+    return channels
+
+
+def _relay(app: web.Application, rasa: RasaClient, replies: Replies) -> Relay:
+    settings, sessions = app[SETTINGS], app[SESSIONMAKER]
+    return Relay(
+        settings,
+        sessions,
+        rasa,
+        replies,
+        app[METRICS],
+        limiter=RateLimiter(settings.rate_limit, sessions, replies, settings.language.default),
+        outbox=app[OUTBOX],
+        case_limits=app[webchat.GUARD].urgent if webchat.GUARD in app else None,
+        on_erasure=partial(_after_erasure, app),
+    )
+
+
+async def _start_adapters(app: web.Application, channels: _Channels, replies: Replies) -> None:
+    settings = app[SETTINGS]
+    telegram, whatsapp = settings.channels.telegram, settings.channels.whatsapp
+    if whatsapp.enabled:
+        app[WHATSAPP] = WhatsAppAdapter(whatsapp, app[INBOX], app[SESSIONMAKER])
+    if channels.bot is None:
+        return
+    notice = replies.get("group_not_supported", settings.language.default)
+    app[TELEGRAM] = TelegramAdapter(
+        channels.bot, app[INBOX], telegram.webhook_secret, group_notice=notice
+    )
+    if _telegram_webhook(settings):
+        await channels.bot.set_webhook(
+            f"{settings.app.public_url}/telegram/webhook",
+            secret_token=telegram.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+    else:
+        await app[TELEGRAM].start_polling()
+
+
+def _start_loops(app: web.Application, rasa: RasaClient) -> list[asyncio.Task[None]]:
+    """The app's background loops: retries, alerts, delivery, files, retention, erasure."""
+    loops = {
+        "retry-pending": app[RELAY].run_retry_loop(),
+        "staff-alerts": app[ALERTS].run(),
+        "outbox": app[OUTBOX].run(),
+        "media-fetcher": app[MEDIA_FETCHER].run(),
+        "retention": run_retention_loop(app[SESSIONMAKER], app[SETTINGS].retention, rasa.prune),
+        "erasure": app[ERASURE].run(),
+    }
+    return [asyncio.create_task(work, name=name) for name, work in loops.items()]
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    content = settings.content
     engine = create_engine(settings.database.url)
     app[ENGINE] = engine
     app[SESSIONMAKER] = create_sessionmaker(engine)
@@ -75,72 +168,17 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     rasa = RasaClient(
         app[HTTP], settings.rasa.url, settings.rasa.timeout_seconds, settings.rasa.token
     )
-    replies = Replies.load(settings.content.replies_file)
-    content = settings.content
-    telegram, whatsapp = settings.channels.telegram, settings.channels.whatsapp
-    bot = None
-    wa_http: httpx.AsyncClient | None = None
-    senders: dict[str, Sender] = {}
-    media_sources: dict[str, MediaSource] = {}
-    if telegram.token:
-        bot = Bot(
-            telegram.token,
-            base_url=telegram.base_url,
-            base_file_url=file_url(telegram.base_url),
-            request=AiohttpRequest(),
-            get_updates_request=AiohttpRequest(connection_pool_size=1),
-        )
-        await bot.initialize()
-        senders["telegram"] = TelegramSender(bot)
-        media_sources["telegram"] = TelegramMedia(bot)
-        if settings.alerts.staff_telegram_chat_id:
-            senders[STAFF_CHANNEL] = TelegramSender(bot, min_interval=GROUP_INTERVAL)
-    if whatsapp.enabled:
-        wa_http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
-        wa_client = create_client(whatsapp, wa_http)
-        senders["whatsapp"] = WhatsAppSender(wa_client, whatsapp, replies)
-        media_sources["whatsapp"] = WhatsAppMedia(wa_client)
-    app[OUTBOX] = Outbox(app[SESSIONMAKER], senders, app[METRICS])
-    app[RELAY] = Relay(
-        settings,
-        app[SESSIONMAKER],
-        rasa,
-        replies,
-        app[METRICS],
-        limiter=RateLimiter(
-            settings.rate_limit,
-            app[SESSIONMAKER],
-            replies,
-            settings.language.default,
-        ),
-        outbox=app[OUTBOX],
-        case_limits=app[webchat.GUARD].urgent if webchat.GUARD in app else None,
-        on_erasure=partial(_after_erasure, app),
-    )
+    replies = Replies.load(content.replies_file)
+    channels = await _open_channels(settings, replies)
+    app[OUTBOX] = Outbox(app[SESSIONMAKER], channels.senders, app[METRICS])
+    app[RELAY] = _relay(app, rasa, replies)
     app[ERASURE] = ErasureWorker(app[SESSIONMAKER], rasa)
     app[MEDIA_STORE] = MediaStore(settings.media.dir)
     app[MEDIA_FETCHER] = MediaFetcher(
-        app[SESSIONMAKER], app[MEDIA_STORE], media_sources, settings.media.max_bytes
+        app[SESSIONMAKER], app[MEDIA_STORE], channels.media_sources, settings.media.max_bytes
     )
-    on_media = app[MEDIA_FETCHER].notify
-    if whatsapp.enabled:
-        app[WHATSAPP] = WhatsAppAdapter(whatsapp, app[RELAY], app[SESSIONMAKER], on_media)
-    if bot is not None:
-        app[TELEGRAM] = TelegramAdapter(
-            bot,
-            app[RELAY],
-            telegram.webhook_secret,
-            on_media,
-            group_notice=replies.get("group_not_supported", settings.language.default),
-        )
-        if _telegram_webhook(settings):
-            await bot.set_webhook(
-                f"{settings.app.public_url}/telegram/webhook",
-                secret_token=telegram.webhook_secret,
-                allowed_updates=ALLOWED_UPDATES,
-            )
-        else:
-            await app[TELEGRAM].start_polling()
+    app[INBOX] = Inbox(app[SESSIONMAKER], app[RELAY], app[METRICS], app[MEDIA_FETCHER].notify)
+    await _start_adapters(app, channels, replies)
     app[ALERTS] = AlertService(
         settings,
         app[SESSIONMAKER],
@@ -149,36 +187,28 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         replies,
         app[OUTBOX],
     )
-    tasks = [
-        asyncio.create_task(app[RELAY].run_retry_loop(), name="retry-pending"),
-        asyncio.create_task(app[ALERTS].run(), name="staff-alerts"),
-        asyncio.create_task(app[OUTBOX].run(), name="outbox"),
-        asyncio.create_task(app[MEDIA_FETCHER].run(), name="media-fetcher"),
-        asyncio.create_task(
-            run_retention_loop(app[SESSIONMAKER], settings.retention, rasa.prune),
-            name="retention",
-        ),
-        asyncio.create_task(app[ERASURE].run(), name="erasure"),
-    ]
+    loops = _start_loops(app, rasa)
     yield
+    await _shutdown(app, loops, channels)
+
+
+async def _shutdown(
+    app: web.Application, loops: list[asyncio.Task[None]], channels: _Channels
+) -> None:
     if TELEGRAM in app:
         await app[TELEGRAM].stop()
-    if WHATSAPP in app:
-        await app[WHATSAPP].stop()
-    for task in tasks:
+    await app[INBOX].stop()
+    for task in loops:
         task.cancel()
     # Bounded: a task cancelled inside a database call must not hold shutdown forever
     # (whatever it was doing is still pending in the database and is redone on start).
-    _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
+    _, stuck = await asyncio.wait(loops, timeout=SHUTDOWN_SECONDS)
     if stuck:
         logger.warning("shutdown: %s did not stop in time", ", ".join(t.get_name() for t in stuck))
-    if bot is not None:
-        await bot.shutdown()
-    if wa_http is not None:
-        await wa_http.aclose()
+    await channels.close()
     await app[HTTP].close()
     try:
-        await asyncio.wait_for(engine.dispose(), SHUTDOWN_SECONDS)
+        await asyncio.wait_for(app[ENGINE].dispose(), SHUTDOWN_SECONDS)
     except TimeoutError:
         logger.warning("shutdown: database connections did not close in time")
 

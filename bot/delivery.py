@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pmi.messages import WINDOW_CLOSED
 
@@ -68,7 +68,7 @@ class Sender(Protocol):
 STOP_SECONDS = 5  # how long a stop waits for cancelled tasks to unwind
 
 
-async def cancel_and_wait(tasks: set[asyncio.Task[None]]) -> None:
+async def cancel_and_wait(tasks: set[asyncio.Task[Any]]) -> None:
     """Cancel tasks and wait (up to STOP_SECONDS) until they have unwound."""
     pending = [t for t in tasks if not t.done()]
     for task in pending:

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.alerts import AlertService
 from bot.erasure import ErasureWorker
+from bot.inbox import Inbox
 from bot.media import MediaFetcher
 from bot.metrics import Metrics
 from bot.outbox import Outbox
@@ -22,6 +23,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 RELAY = web.AppKey("relay", Relay)
+INBOX = web.AppKey("inbox", Inbox)
 ALERTS = web.AppKey("alerts", AlertService)
 OUTBOX = web.AppKey("outbox", Outbox)
 TELEGRAM = web.AppKey("telegram", TelegramAdapter)

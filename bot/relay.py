@@ -21,15 +21,12 @@ from bot.language import decide_language
 from bot.metrics import Metrics
 from bot.outbox import Lease, Outbox
 from bot.rasa_client import RasaClient, RasaUnavailable, Turn
-from bot.sanitize import clean_text
-from pmi import media as media_records
 from pmi import messages
 from pmi.contacts import ContactSheet, EmergencyLines
 from pmi.danger import Triage
 from pmi.db import utcnow
 from pmi.knowledge import Replies
 from pmi.locks import ContactLocks
-from pmi.media import MediaRef
 from pmi.missions import Missions
 from pmi.models import Contact, InboundStatus, OutboundMessage
 from pmi.ratelimit import CaseLimits, RateLimiter
@@ -38,14 +35,6 @@ from pmi.settings import Settings
 logger = logging.getLogger(__name__)
 
 HOLDING = "holding"
-
-
-@dataclass(frozen=True)
-class Received:
-    """What the adapter needs back after a message was stored."""
-
-    contact_id: int
-    inbound_id: int | None  # None: a duplicate, already stored earlier
 
 
 @dataclass(frozen=True)
@@ -115,31 +104,6 @@ class Relay:
             replies,
         )
         self._steps = AppSteps(settings, replies, contacts)
-
-    async def receive(
-        self,
-        channel: str,
-        channel_user_id: str,
-        external_id: str,
-        text: str,
-        media: MediaRef | None = None,
-    ) -> Received:
-        """Store one inbound message (a duplicate is recognised and not stored again).
-
-        A file the message carries is recorded with it, to be downloaded in the background.
-        """
-        # No NUL, lone surrogates or control characters in the database (PostgreSQL refuses
-        # NUL; no driver encodes a lone surrogate), whatever an adapter let through.
-        text, channel_user_id = clean_text(text), clean_text(channel_user_id)
-        external_id = clean_text(external_id)
-        async with self._sessions() as s, s.begin():
-            contact = await messages.get_or_create_contact(s, channel, channel_user_id)
-            stored = await messages.store_inbound(s, contact, channel, external_id, text)
-            if stored is not None and media is not None:
-                await media_records.record(s, contact.id, stored.id, media)
-        if stored is not None:
-            self._metrics.inbound.labels(channel).inc()
-        return Received(contact.id, stored.id if stored else None)
 
     async def process(self, contact_id: int, *, hint: str | None = None) -> bool:
         """Process a contact's pending messages in order; False if Rasa was unavailable.

@@ -14,16 +14,15 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
 from datetime import timedelta
 
 from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.delivery import NotYet, Outgoing, Rejected, RetryLater, cancel_and_wait, split_text
+from bot.delivery import NotYet, Outgoing, Rejected, RetryLater, split_text
+from bot.inbox import Inbox, Incoming
 from bot.media import FetchFailed, TooLarge
-from bot.relay import Relay
 from pmi.media import MediaRef
 
 logger = logging.getLogger(__name__)
@@ -175,20 +174,13 @@ class TelegramAdapter:
     """Turns Telegram updates into stored inbound messages and drives the relay."""
 
     def __init__(
-        self,
-        bot: Bot,
-        relay: Relay,
-        secret: str | None,
-        on_media: Callable[[], None] | None = None,
-        group_notice: str | None = None,
+        self, bot: Bot, inbox: Inbox, secret: str | None, group_notice: str | None = None
     ) -> None:
         """`group_notice`: the one reply a group or channel gets (data/replies.yml)."""
         self.bot = bot
         self._group_notice = group_notice
-        self._on_media = on_media
-        self._relay = relay
+        self._inbox = inbox
         self._secret = secret
-        self._tasks: set[asyncio.Task[None]] = set()
         self._polling: asyncio.Task[None] | None = None
         self._groups_told: set[int] = set()
 
@@ -207,18 +199,12 @@ class TelegramAdapter:
                 logger.info("group notice not sent: %s", exc)
         return True
 
-    async def store(self, update: Update) -> tuple[int, str | None] | None:
-        """Store the update's message; None if it carries nothing for us or is a duplicate."""
-        if await self._not_private(update):
-            return None
+    def incoming(self, update: Update) -> Incoming | None:
+        """The update's message as the inbox takes it; None if it carries nothing for us."""
         media = None
         if update.callback_query is not None:
             query = update.callback_query
             message, text, user = query.message, query.data, query.from_user
-            try:
-                await query.answer()
-            except (BadRequest, NetworkError) as exc:  # an old or repeated callback
-                logger.info("callback answer failed: %s", exc)
         else:
             message = update.message
             media = media_of(message) if message else None
@@ -226,25 +212,22 @@ class TelegramAdapter:
             user = message.from_user if message else None
         if message is None or not (text or media):
             return None
-        received = await self._relay.receive(
-            CHANNEL, str(message.chat.id), str(update.update_id), (text or "")[:MAX_MESSAGE], media
-        )
-        if received.inbound_id is None:
-            return None
-        if media is not None and self._on_media is not None:
-            self._on_media()  # download it now rather than at the fetcher's next tick
+        chat, update_id = str(message.chat.id), str(update.update_id)
         hint = (user.language_code or "")[:2] if user else None
-        return received.contact_id, hint
-
-    def _spawn(self, contact_id: int, hint: str | None) -> None:
-        task = asyncio.create_task(self._relay.process(contact_id, hint=hint))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        return Incoming(CHANNEL, chat, update_id, (text or "")[:MAX_MESSAGE], media, hint or None)
 
     async def handle(self, update: Update) -> None:
-        stored = await self.store(update)
-        if stored:
-            self._spawn(*stored)
+        """Store the update's message (processed in the background); groups get a notice."""
+        if await self._not_private(update):
+            return
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()
+            except (BadRequest, NetworkError) as exc:  # an old or repeated callback
+                logger.info("callback answer failed: %s", exc)
+        incoming = self.incoming(update)
+        if incoming is not None:
+            await self._inbox.accept(incoming)
 
     async def webhook(self, request: web.Request) -> web.Response:
         """Receive one update from Telegram (webhook mode)."""
@@ -301,4 +284,3 @@ class TelegramAdapter:
             self._polling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._polling
-        await cancel_and_wait(self._tasks)

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bot.keys import METRICS, RELAY, SESSIONMAKER, SETTINGS
+from bot.inbox import Incoming
+from bot.keys import INBOX, METRICS, SESSIONMAKER, SETTINGS
 from bot.webchat_guard import HOUR, WebchatGuard
 from pmi import messages
 
@@ -155,11 +156,12 @@ async def post_chat(request: web.Request) -> web.Response:
             raise _error(web.HTTPTooManyRequests, reason, retry_after=3600)
         sender = guard.cookies.new_sender()
         cookie = guard.cookies.sign(sender)
-    relay = request.app[RELAY]
-    received = await relay.receive(CHANNEL, sender, external_id(sender, message_id), text)
-    guard.urgent.note(received.contact_id, ip)  # the relay asks it before and after the turn
-    if received.inbound_id is not None:
-        await relay.process(received.contact_id)
+    incoming = Incoming(CHANNEL, sender, external_id(sender, message_id), text)
+    received = await request.app[INBOX].accept(
+        incoming,
+        answer_now=True,
+        before_turn=lambda contact_id: guard.urgent.note(contact_id, ip),  # the relay asks it
+    )
     response = await _drain(request, received.contact_id)
     if cookie is not None:
         _set_cookie(response, request, cookie)

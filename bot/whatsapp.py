@@ -21,12 +21,10 @@ it waits, flagged for staff.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -39,9 +37,9 @@ from pywa_async.types import Button, Section, SectionList, SectionRow
 from pywa_async.types.templates import TemplateLanguage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.delivery import Outgoing, OutsideWindow, Rejected, RetryLater, cancel_and_wait, split_text
+from bot.delivery import Outgoing, OutsideWindow, Rejected, RetryLater, split_text
+from bot.inbox import Inbox, Incoming
 from bot.media import FetchFailed, TooLarge
-from bot.relay import Relay
 from pmi import messages
 from pmi.db import utcnow
 from pmi.knowledge import Replies
@@ -297,15 +295,12 @@ class WhatsAppAdapter:
     def __init__(
         self,
         settings: WhatsAppSettings,
-        relay: Relay,
+        inbox: Inbox,
         sessions: async_sessionmaker[AsyncSession],
-        on_media: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
-        self._relay = relay
+        self._inbox = inbox
         self._sessions = sessions
-        self._on_media = on_media
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def verify(self, request: web.Request) -> web.Response:
         """Answer Meta's subscription handshake."""
@@ -332,27 +327,12 @@ class WhatsAppAdapter:
             found, statuses = parse_webhook(json.loads(body), self._settings.phone_number_id)
         except (UnicodeDecodeError, ValueError, AttributeError, TypeError):
             raise web.HTTPBadRequest(text="not a WhatsApp webhook body") from None
-        contacts: dict[int, None] = {}
         for message in found:
-            received = await self._relay.receive(
-                CHANNEL, message.wa_id, message.message_id, message.text[:MAX_TEXT], message.media
-            )
-            if received.inbound_id is not None:
-                contacts[received.contact_id] = None
-                if message.media is not None and self._on_media is not None:
-                    self._on_media()
+            text = message.text[:MAX_TEXT]
+            incoming = Incoming(CHANNEL, message.wa_id, message.message_id, text, message.media)
+            await self._inbox.accept(incoming)
         if statuses:
             async with self._sessions() as s, s.begin():
                 for status in statuses:
                     await apply_status(s, status)
-        for contact_id in contacts:
-            self._spawn(contact_id)
         return web.json_response({"ok": True})
-
-    def _spawn(self, contact_id: int) -> None:
-        task = asyncio.create_task(self._relay.process(contact_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select, text
 
+from bot.inbox import Inbox, Incoming
 from bot.rasa_client import RasaClient
 from bot.relay import Relay
 from devtools.local_server import serve
@@ -217,9 +218,15 @@ async def test_two_relays_process_each_contact_once_in_order(schema: Schema) -> 
     engines = [schema.engine(), schema.engine()]
     http = aiohttp.ClientSession()
     try:
-        relays = [
-            Relay(
-                settings, create_sessionmaker(e), RasaClient(http, settings.rasa.url, 10), replies
+        inboxes = [
+            Inbox(
+                create_sessionmaker(e),
+                Relay(
+                    settings,
+                    create_sessionmaker(e),
+                    RasaClient(http, settings.rasa.url, 10),
+                    replies,
+                ),
             )
             for e in engines
         ]
@@ -228,16 +235,15 @@ async def test_two_relays_process_each_contact_once_in_order(schema: Schema) -> 
 
         async def worker(user: int) -> None:
             for n in range(per_contact):
-                relay = rng.choice(relays)
-                received = await relay.receive("test", f"u{user}", f"{user}-{n}", f"pesan {n}")
+                inbox = rng.choice(inboxes)
+                incoming = Incoming("test", f"u{user}", f"{user}-{n}", f"pesan {n}")
+                received = await inbox.accept(incoming)  # processed in the background
                 assert received.inbound_id is not None
-                # Like the webhook: processing runs in the background of the request.
-                tasks.append(asyncio.create_task(relay.process(received.contact_id)))
                 await asyncio.sleep(rng.uniform(0, 0.01))
 
-        tasks: list[asyncio.Task[bool]] = []
         await asyncio.gather(*(worker(u) for u in range(contacts)))
-        assert all(await asyncio.gather(*tasks))
+        for inbox in inboxes:
+            await inbox.drain()
 
         async with create_sessionmaker(engines[0])() as s:
             statuses = (await s.scalars(select(InboundMessage.status))).all()
