@@ -14,11 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from devtools.local_server import serve
+from devtools.local_server import LocalServer
 
 
 @dataclass
-class FakeTelegram:
+class FakeTelegram(LocalServer):
     token: str = "123456:TEST-TOKEN"  # noqa: S105 - the fake's own token
     sent: list[dict[str, Any]] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer next
@@ -50,62 +50,61 @@ class FakeTelegram:
         else:
             params = dict(await request.post())
         if self.fail_next:
-            status = self.fail_next.pop(0)
-            body: dict[str, Any] = {"ok": False, "error_code": status, "description": "fake error"}
-            if status == 429:
-                body["parameters"] = {"retry_after": 1}
-            return web.json_response(body, status=status)
+            return _error(self.fail_next.pop(0))
         self.calls.append(method)
-        if method == "getUpdates":
-            offset = int(params.get("offset") or 0)
-            pending = [u for u in self.updates if u["update_id"] >= offset]
-            if not pending:
-                await asyncio.sleep(0.2)
-            return web.json_response({"ok": True, "result": pending})
-        if method == "getFile":
-            file_id = str(params.get("file_id"))
-            if file_id not in self.files:
-                return _error(400)
-            result = {
-                "file_id": file_id,
-                "file_unique_id": f"u-{file_id}",
-                "file_size": len(self.files[file_id]),
-                "file_path": f"documents/{file_id}",
-            }
-            return web.json_response({"ok": True, "result": result})
-        if method == "getMe":
-            return web.json_response(
-                {
-                    "ok": True,
-                    "result": {
-                        "id": 123456,
-                        "is_bot": True,
-                        "first_name": "PMI",
-                        "username": "pmi_bot",
-                    },
-                }
-            )
-        if method == "sendMessage":
-            if self.send_fault is not None and (status := await self.send_fault(params)):
-                return _error(status)
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            self._message_id += 1
-            self.sent.append(params)
-            for listener in self.on_send:
-                listener(params)
-            markup = params.get("reply_markup")
-            if isinstance(markup, str):
-                params["reply_markup"] = json.loads(markup)
-            chat = {"id": int(params["chat_id"]), "type": "private"}
-            result = {
-                "message_id": self._message_id,
-                "date": 0,
-                "chat": chat,
-                "text": params["text"],
-            }
-            return web.json_response({"ok": True, "result": result})
-        return web.json_response({"ok": True, "result": True})
+        handler = {
+            "getUpdates": self._get_updates,
+            "getFile": self._get_file,
+            "getMe": self._get_me,
+            "sendMessage": self._send_message,
+        }.get(method)
+        if handler is None:
+            return web.json_response({"ok": True, "result": True})
+        return await handler(params)
+
+    async def _get_updates(self, params: dict[str, Any]) -> web.Response:
+        offset = int(params.get("offset") or 0)
+        pending = [u for u in self.updates if u["update_id"] >= offset]
+        if not pending:
+            await asyncio.sleep(0.2)
+        return web.json_response({"ok": True, "result": pending})
+
+    async def _get_file(self, params: dict[str, Any]) -> web.Response:
+        file_id = str(params.get("file_id"))
+        if file_id not in self.files:
+            return _error(400)
+        result = {
+            "file_id": file_id,
+            "file_unique_id": f"u-{file_id}",
+            "file_size": len(self.files[file_id]),
+            "file_path": f"documents/{file_id}",
+        }
+        return web.json_response({"ok": True, "result": result})
+
+    async def _get_me(self, params: dict[str, Any]) -> web.Response:
+        me = {"id": 123456, "is_bot": True, "first_name": "PMI", "username": "pmi_bot"}
+        return web.json_response({"ok": True, "result": me})
+
+    async def _send_message(self, params: dict[str, Any]) -> web.Response:
+        if self.send_fault is not None and (status := await self.send_fault(params)):
+            return _error(status)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self._message_id += 1
+        self.sent.append(params)
+        for listener in self.on_send:
+            listener(params)
+        markup = params.get("reply_markup")
+        if isinstance(markup, str):
+            params["reply_markup"] = json.loads(markup)
+        chat = {"id": int(params["chat_id"]), "type": "private"}
+        result = {
+            "message_id": self._message_id,
+            "date": 0,
+            "chat": chat,
+            "text": params["text"],
+        }
+        return web.json_response({"ok": True, "result": result})
 
     async def _file(self, request: web.Request) -> web.Response:
         file_id = request.match_info["path"].rpartition("/")[2]
@@ -113,15 +112,9 @@ class FakeTelegram:
             return web.Response(status=404)
         return web.Response(body=self.files[file_id])
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/bot{token}/{method}", self._handle)
-        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
-        self._runner, self.port = await serve(app)
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/bot{token}/{method}", self._handle)
+        router.add_get("/file/bot{token}/{path:.+}", self._file)
 
 
 def _error(status: int) -> web.Response:

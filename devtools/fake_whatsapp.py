@@ -17,13 +17,13 @@ from typing import Any
 
 from aiohttp import web
 
-from devtools.local_server import serve
+from devtools.local_server import LocalServer
 
 PHONE_ID = "109876543210"
 
 
 @dataclass
-class FakeGraph:
+class FakeGraph(LocalServer):
     token: str = "wa-test-token"  # noqa: S105 - the fake's own token
     sent: list[dict[str, Any]] = field(default_factory=list)
     # (HTTP status, Graph error code) to answer the next sends with
@@ -111,16 +111,10 @@ class FakeGraph:
         self.media_downloads += 1
         return web.Response(body=data, content_type=mime)
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v{version}/{phone_id}/messages", self._messages)
-        app.router.add_get("/v{version}/{media_id}", self._media_url)
-        app.router.add_get("/download/{media_id}", self._download)
-        self._runner, self.port = await serve(app)
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v{version}/{phone_id}/messages", self._messages)
+        router.add_get("/v{version}/{media_id}", self._media_url)
+        router.add_get("/download/{media_id}", self._download)
 
 
 def _error(status: int, code: int, message: str) -> web.Response:

@@ -12,3 +12,22 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+class LocalServer:
+    """A fake API on a free port: `start()` serves the routes `add_routes` adds, `stop()`."""
+
+    port: int
+    _runner: web.AppRunner | None
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        app = web.Application()
+        self.add_routes(app.router)
+        self._runner, self.port = await serve(app)
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()

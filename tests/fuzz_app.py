@@ -8,13 +8,14 @@ import http.client
 import json
 import re
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import pyotp
 import pytest
 from aiohttp import web
+from hypothesis import strategies as st
 from sqlalchemy import String, Text, select
 
 from bot.console.context import KEYS
@@ -249,3 +250,13 @@ def whatsapp_app(app: LiveApp) -> LiveApp:
     if not routes_of(app.app, "POST", "/whatsapp"):  # type: ignore[arg-type]
         pytest.skip("no WhatsApp webhook in this app")
     return app
+
+
+def draw_route(
+    app: LiveApp, seed: dict[str, str], data: Any, method: str, keep: Callable[[str], bool]
+) -> tuple[str, str]:
+    """A console route of `method` that `keep` accepts, drawn, and a concrete path for it."""
+    routes = [r for r in routes_of(app.app, method, "/console") if keep(r)]  # type: ignore[arg-type]
+    route = data.draw(st.sampled_from(routes))
+    path = fill_route(route, seed, app.app, lambda options: data.draw(st.sampled_from(options)))  # type: ignore[arg-type]
+    return route, path

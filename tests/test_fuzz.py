@@ -48,10 +48,9 @@ from tests.fuzz_app import (
     check_answer,
     cookie_header,
     cookies_of,
-    fill_route,
+    draw_route,
     fuzz_settings,
     log_in,
-    routes_of,
     seed_app,
     whatsapp_app,
 )
@@ -290,13 +289,8 @@ def test_console_forms(
 ) -> None:
     app, seed = live
     cookies, csrf = console
-    routes = [
-        r
-        for r in routes_of(app.app, "POST", "/console")
-        if r not in ("/console/logout", "/console/login")
-    ]  # type: ignore[arg-type]
-    route = data.draw(st.sampled_from(routes))
-    path = fill_route(route, seed, app.app, lambda options: data.draw(st.sampled_from(options)))  # type: ignore[arg-type]
+    out = ("/console/logout", "/console/login")
+    route, path = draw_route(app, seed, data, "POST", lambda r: r not in out)
     fields = data.draw(
         st.dictionaries(st.sampled_from(FORM_FIELDS) | nasty_text, nasty_text, max_size=5)
     )
@@ -327,9 +321,7 @@ def test_console_pages(
 ) -> None:
     app, seed = live
     cookies, _ = console
-    routes = [r for r in routes_of(app.app, "GET", "/console") if "static" not in r]  # type: ignore[arg-type]
-    route = data.draw(st.sampled_from(routes))
-    path = fill_route(route, seed, app.app, lambda options: data.draw(st.sampled_from(options)))  # type: ignore[arg-type]
+    route, path = draw_route(app, seed, data, "GET", lambda r: "static" not in r)
     params = data.draw(
         st.dictionaries(
             st.sampled_from(QUERY_KEYS) | nasty_text,
