@@ -51,6 +51,25 @@ def _counted(rows: list[tuple[str | None, int]]) -> list[tuple[str, int]]:
     return sorted(((key or "?", n) for key, n in rows), key=lambda kv: (-kv[1], kv[0]))
 
 
+async def _resolve_hours(
+    s: AsyncSession, scope: list, created_by_id: dict[int, datetime]
+) -> list[float]:
+    """Hours to resolve: the first move to resolved/closed, from each case's timeline."""
+    resolved: dict[int, datetime] = {}
+    events = await s.execute(
+        select(CaseEvent.case_id, CaseEvent.at, CaseEvent.detail)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(CaseEvent.kind == "status", *scope)
+        .order_by(CaseEvent.id)
+    )
+    for case_id, at, detail in events.all():
+        if (detail or {}).get("to") in DONE and case_id not in resolved:
+            resolved[case_id] = at
+    return [
+        (at - created_by_id[case_id]).total_seconds() / 3600 for case_id, at in resolved.items()
+    ]
+
+
 async def compute(
     s: AsyncSession, *, since: datetime, now: datetime, mission_code: str | None = None
 ) -> Dashboard:
@@ -74,21 +93,8 @@ async def compute(
         first += timedelta(days=7)
     acks = [(ack - created).total_seconds() / 60 for _, created, ack in filed if ack is not None]
 
-    # Time to resolve: the first move to resolved/closed, from the case's timeline.
     created_by_id = {case_id: created for case_id, created, _ in filed}
-    resolved: dict[int, datetime] = {}
-    events = await s.execute(
-        select(CaseEvent.case_id, CaseEvent.at, CaseEvent.detail)
-        .join(Case, Case.id == CaseEvent.case_id)
-        .where(CaseEvent.kind == "status", *scope)
-        .order_by(CaseEvent.id)
-    )
-    for case_id, at, detail in events.all():
-        if (detail or {}).get("to") in DONE and case_id not in resolved:
-            resolved[case_id] = at
-    resolve_hours = [
-        (at - created_by_id[case_id]).total_seconds() / 3600 for case_id, at in resolved.items()
-    ]
+    resolve_hours = await _resolve_hours(s, scope, created_by_id)
 
     messages: Select = select(func.count()).select_from(InboundMessage)
     contacts: Select = select(Contact.language, func.count(Contact.id.distinct()))

@@ -67,6 +67,48 @@ def _open_case_of(contact_id: ColumnElement[int]) -> Exists:
     return exists().where(Case.contact_id == contact_id, Case.status.in_(OPEN))
 
 
+async def _delete_stale_contacts(
+    s: AsyncSession, transcripts_before: datetime, now: datetime
+) -> Sequence[Contact]:
+    """Contacts with nothing left and no open case (Rasa's copy of each is queued)."""
+    stale: Sequence[Contact] = (
+        await s.scalars(
+            select(Contact).where(
+                Contact.channel != STAFF_CHANNEL,  # the staff chat is not a worker
+                func.coalesce(Contact.last_inbound_at, Contact.created_at) < transcripts_before,
+                not_(exists().where(InboundMessage.contact_id == Contact.id)),
+                not_(exists().where(OutboundMessage.contact_id == Contact.id)),
+                not_(_open_case_of(Contact.id)),
+            )
+        )
+    ).all()
+    for contact in stale:
+        await erasure.queue(s, contact.public_id)
+        await s.delete(contact)  # closed cases keep their row: contact_id becomes NULL
+    undelivered = Contact.erased_at < now - ERASED_GRACE
+    await s.execute(delete(Contact).where(Contact.erased_at.is_not(None), undelivered))
+    await s.flush()
+    return stale
+
+
+async def _anonymise_closed_cases(s: AsyncSession, cases_before: datetime) -> Sequence[Case]:
+    """Closed cases past their keeping time lose what identifies the worker."""
+    old_cases = (
+        await s.scalars(
+            select(Case)
+            .where(
+                Case.status.in_(CLOSED),
+                Case.updated_at < cases_before,
+                or_(Case.conversation_id.is_not(None), Case.contact_id.is_not(None)),
+            )
+            .order_by(Case.id)
+        )
+    ).all()
+    for case in old_cases:
+        await anonymise_case(s, case, actor="retention")
+    return old_cases
+
+
 async def apply_retention(
     s: AsyncSession, settings: RetentionSettings, now: datetime | None = None
 ) -> RetentionReport:
@@ -92,37 +134,8 @@ async def apply_retention(
             InboundMessage.status != InboundStatus.PENDING,
         )
     )
-    stale: Sequence[Contact] = (
-        await s.scalars(
-            select(Contact).where(
-                Contact.channel != STAFF_CHANNEL,  # the staff chat is not a worker
-                func.coalesce(Contact.last_inbound_at, Contact.created_at) < transcripts_before,
-                not_(exists().where(InboundMessage.contact_id == Contact.id)),
-                not_(exists().where(OutboundMessage.contact_id == Contact.id)),
-                not_(_open_case_of(Contact.id)),
-            )
-        )
-    ).all()
-    for contact in stale:
-        await erasure.queue(s, contact.public_id)
-        await s.delete(contact)  # closed cases keep their row: contact_id becomes NULL
-    undelivered = Contact.erased_at < now - ERASED_GRACE
-    await s.execute(delete(Contact).where(Contact.erased_at.is_not(None), undelivered))
-    await s.flush()
-
-    old_cases = (
-        await s.scalars(
-            select(Case)
-            .where(
-                Case.status.in_(CLOSED),
-                Case.updated_at < cases_before,
-                or_(Case.conversation_id.is_not(None), Case.contact_id.is_not(None)),
-            )
-            .order_by(Case.id)
-        )
-    ).all()
-    for case in old_cases:
-        await anonymise_case(s, case, actor="retention")
+    stale = await _delete_stale_contacts(s, transcripts_before, now)
+    old_cases = await _anonymise_closed_cases(s, cases_before)
     report = RetentionReport(
         inbound_deleted=inbound.rowcount or 0,
         outbound_deleted=outbound.rowcount or 0,
