@@ -1,9 +1,10 @@
-"""The path of one message: store first, decide the language, ask Rasa, queue the replies.
+"""The path of one stored message: decide the language, ask Rasa, queue the replies.
 
-Inbound messages are stored before anything else (unique on channel + external id,
-so a retried delivery does nothing twice) and processed strictly in order per
-contact. When Rasa is down, the worker gets one holding reply and their messages
-stay pending until a background retry finds Rasa back.
+Messages are stored by the inbox (`bot/inbox.py`) before anything else and processed
+here strictly in order per contact: what the app answers itself (commands, files, a
+handed-over chat) in `bot/app_steps.py`, a Rasa turn in `bot/turns.py`. When Rasa is
+down, the worker gets one holding reply and her messages stay pending until a background
+retry finds Rasa back.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app_steps import MEDIA_ACK, AppSteps
 from bot.language import decide_language
 from bot.metrics import Metrics
-from bot.outbox import Lease, Outbox
-from bot.rasa_client import RasaClient, RasaUnavailable, Turn
+from bot.outbox import Outbox
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.turns import Ask, Turns
 from pmi import messages
 from pmi.contacts import ContactSheet, EmergencyLines
 from pmi.danger import Triage
@@ -28,24 +30,11 @@ from pmi.db import utcnow
 from pmi.knowledge import Replies
 from pmi.locks import ContactLocks
 from pmi.missions import Missions
-from pmi.models import Contact, InboundStatus, OutboundMessage
+from pmi.models import InboundStatus
 from pmi.ratelimit import CaseLimits, RateLimiter
 from pmi.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-HOLDING = "holding"
-
-
-@dataclass(frozen=True)
-class _Ask:
-    """A message to put to Rasa."""
-
-    contact: Contact  # as read (detached); the reply's language is set on it
-    inbound_id: int
-    sender: str
-    text: str
-    language: str
 
 
 @dataclass(frozen=True)
@@ -54,15 +43,8 @@ class _Step:
 
     stop: bool = False  # nothing (more) to do now
     queued: bool = False  # replies were queued for the outbox workers
-    turn: _Ask | None = None  # Rasa must answer this
+    turn: Ask | None = None  # Rasa must answer this
     erased: list[str] | None = None  # the worker's data was erased (her files' storage keys)
-
-
-@dataclass(frozen=True)
-class _Recorded:
-    lease: Lease | None = None
-    replied: bool = False
-    more: bool = False  # the contact has more pending messages
 
 
 class Relay:
@@ -89,11 +71,9 @@ class Relay:
         self._metrics = metrics or Metrics()
         self._settings = settings
         self._sessions = sessionmaker
-        self._rasa = rasa
-        self._replies = replies
         self._limiter = limiter
         self._outbox = outbox
-        self._case_limits = case_limits
+        self._turns = Turns(sessionmaker, rasa, replies, outbox, case_limits)
         self._on_erasure = on_erasure
         self._locks = ContactLocks.for_sessions(sessionmaker)  # across processes on PostgreSQL
         content = settings.content
@@ -130,23 +110,14 @@ class Relay:
                         continue  # handled without Rasa (a command, a file, a handoff)
                     ask = step.turn
                     started = time.monotonic()
-                    capped = bool(self._case_limits and self._case_limits.reached(contact_id))
-                    metadata = {"language": ask.language, "channel": ask.contact.channel}
                     try:
-                        turn = await self._rasa.send(
-                            ask.sender,
-                            ask.text,
-                            ask.inbound_id,
-                            {**metadata, "case_limit_reached": True} if capped else metadata,
-                        )
+                        turn = await self._turns.ask(ask)
                     except RasaUnavailable as exc:
                         self._metrics.rasa_unavailable.inc()
                         logger.warning("rasa unavailable for contact_id=%s: %s", contact_id, exc)
-                        queued = await self._hold(contact_id, ask.language) or queued
+                        queued = await self._turns.hold(contact_id, ask.language) or queued
                         return False
-                    recorded = await self._record_turn(ask, turn)
-                    if self._case_limits and not capped and not turn.replayed:
-                        self._case_limits.count(contact_id, turn.intent)
+                    recorded = await self._turns.record(ask, turn)
                     self._metrics.turn_seconds.observe(time.monotonic() - started)
                     if recorded.lease is not None and self._outbox is not None:
                         self._outbox.start(recorded.lease)
@@ -206,51 +177,8 @@ class Relay:
             default=self._settings.language.default,
             supported=self._settings.language.supported,
         )
-        ask = _Ask(contact, inbound.id, contact.public_id, inbound.text, language)
+        ask = Ask(contact, inbound.id, contact.public_id, inbound.text, language)
         return _Step(queued=queued, turn=ask)
-
-    async def _record_turn(self, ask: _Ask, turn: Turn) -> _Recorded:
-        """Record a Rasa turn and queue its replies, leased for sending at once if possible.
-
-        Only if the message is still pending (the UPDATE takes its row lock): of two
-        processes finishing the same turn, only the first records it.
-        """
-        contact = ask.contact
-        async with self._sessions() as s, s.begin():
-            if not await messages.finish_inbound(
-                s, ask.inbound_id, ask.language, turn.intent, turn.confidence
-            ):
-                return _Recorded(more=True)  # deleted meanwhile, or another process did it
-            more = await messages.has_pending_after(s, contact.id, ask.inbound_id)
-            replies = [
-                OutboundMessage(
-                    contact_id=contact.id,
-                    inbound_id=ask.inbound_id,
-                    text=reply.text,
-                    buttons=reply.buttons,
-                )
-                for reply in turn.replies
-            ]
-            if ask.language != contact.language:
-                await messages.set_language(s, contact, ask.language)
-            if self._outbox is not None:
-                lease = await self._outbox.queue(s, contact, replies)
-            else:
-                lease = None
-                s.add_all(replies)
-        if turn.replayed:
-            logger.info("inbound_id=%s: rasa had already answered it", ask.inbound_id)
-        return _Recorded(lease, bool(replies), more)
-
-    async def _hold(self, contact_id: int, language: str) -> bool:
-        """Queue one holding reply per outage, not one per message; True if queued now."""
-        async with self._sessions() as s, s.begin():
-            if await messages.held_since_last_reply(s, contact_id, HOLDING):
-                return False
-            await messages.add_outbound(
-                s, contact_id, self._replies.get(HOLDING, language), kind=HOLDING
-            )
-            return True
 
     async def retry_pending(self) -> None:
         """Process every contact that still has pending messages (after an outage/restart)."""
