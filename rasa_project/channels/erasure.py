@@ -9,7 +9,8 @@ owns the store, under the conversation's lock:
   sender's `events` rows; on SQLite with `secure_delete` on, so freed pages are zeroed and
   no text stays readable in the file (and a WAL, if any, is checkpointed and truncated);
 - in-memory tracker store: the serialised tracker is dropped;
-- a `FailSafeTrackerStore` wrapper: both its primary store and its fallback.
+- a `FailSafeTrackerStore` wrapper: both its primary store and its fallback
+  (`rasa_internals.inner_tracker_stores`).
 """
 
 from __future__ import annotations
@@ -18,25 +19,12 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import (
-    FailSafeTrackerStore,
-    InMemoryTrackerStore,
-    SQLTrackerStore,
-    TrackerStore,
-)
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from rasa_project.channels.rasa_internals import inner_tracker_stores
+
 logger = logging.getLogger(__name__)
-
-
-def _stores(store: Any) -> list[TrackerStore]:
-    """The concrete stores behind Rasa's tracker store (unwrapping the fail-safe wrapper)."""
-    if isinstance(store, FailSafeTrackerStore):
-        inner = [store._tracker_store]  # the wrapper has no public accessor
-        if store._fallback_tracker_store is not None:
-            inner.append(store._fallback_tracker_store)
-        return [s for item in inner for s in _stores(item)]
-    return [store]
 
 
 def _sql_delete(store: SQLTrackerStore, where: Any) -> int:
@@ -57,7 +45,7 @@ def _sql_delete(store: SQLTrackerStore, where: Any) -> int:
 async def erase_conversation(store: Any, sender_id: str) -> int:
     """Delete every stored event of one conversation; return how many rows or trackers."""
     erased = 0
-    for item in _stores(store):
+    for item in inner_tracker_stores(store):
         if isinstance(item, SQLTrackerStore):
             erased += _sql_delete(item, item.SQLEvent.__table__.c.sender_id == sender_id)
         elif isinstance(item, InMemoryTrackerStore):
@@ -71,7 +59,7 @@ async def erase_conversation(store: Any, sender_id: str) -> int:
 async def prune_before(store: Any, before: float) -> int:
     """Delete the events older than `before` (a UNIX time) of every conversation."""
     pruned = 0
-    for item in _stores(store):
+    for item in inner_tracker_stores(store):
         if isinstance(item, SQLTrackerStore):
             pruned += _sql_delete(item, item.SQLEvent.__table__.c.timestamp < before)
         elif isinstance(item, InMemoryTrackerStore):

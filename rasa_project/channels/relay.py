@@ -10,6 +10,8 @@ stored inbound message's id in `metadata.message_id`. Unlike Rasa's REST channel
   failing), Rasa 3.6 would log it, drop the action's events and answer without it. Here
   the turn is abandoned instead: nothing is saved to the tracker and the channel answers
   503, so the app retries the same message later and the worker gets the whole answer.
+  Rasa has no documented hook for either half (seeing the failure, holding back the
+  save): `rasa_internals.py` holds that use of Rasa's internals, pinned by a contract test.
 - **Finishes what it starts.** A turn runs to its end even if the app disconnects, so it
   is saved and a retry replays it.
 - **Reports NLU.** The answer carries the intent and its confidence for the transcript.
@@ -27,13 +29,11 @@ Response of a turn: `{"replies": [...], "intent": str | null, "confidence": floa
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -42,38 +42,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from rasa_project.channels.erasure import erase_conversation, prune_before
+from rasa_project.channels.rasa_internals import failed_custom_actions, run_prediction_loop
 
 logger = logging.getLogger(__name__)
-
-# Names of custom actions that failed during the current turn (None outside a turn).
-_failed_actions: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
-    "pmi_failed_actions", default=None
-)
-
-
-def _record_remote_action_failures() -> None:
-    """Wrap `RemoteAction.run` once so a failed custom action is seen by the turn.
-
-    Rasa catches these failures itself (in the prediction loop and in slot extraction)
-    and carries on; the wrapper only notes them in a context variable and re-raises.
-    """
-    original = RemoteAction.run
-    if getattr(original, "records_failures", False):
-        return
-
-    async def run(self: RemoteAction, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await original(self, *args, **kwargs)
-        except ActionExecutionRejection:
-            raise  # a form rejecting a value is normal dialogue, not a failure
-        except Exception:
-            failed = _failed_actions.get()
-            if failed is not None:
-                failed.append(self.name())
-            raise
-
-    run.records_failures = True  # type: ignore[attr-defined]
-    RemoteAction.run = run  # type: ignore[method-assign]
 
 
 def _previous_turn(tracker: DialogueStateTracker, message_id: str) -> list[Any] | None:
@@ -115,6 +86,39 @@ def _nlu(user: UserUttered) -> dict[str, Any]:
     return {"intent": intent.get("name"), "confidence": intent.get("confidence")}
 
 
+async def _health(request: Request) -> HTTPResponse:
+    """200 once the model is loaded, else 503 (open: no token needed)."""
+    agent = request.app.ctx.agent
+    ready = agent is not None and agent.is_ready()
+    return response.json({"status": "ok" if ready else "loading"}, 200 if ready else 503)
+
+
+async def _erase(request: Request) -> HTTPResponse:
+    """Delete one conversation from the tracker store, under its lock."""
+    body = request.json if isinstance(request.json, dict) else {}
+    sender = body.get("sender")
+    agent = request.app.ctx.agent
+    if not isinstance(sender, str) or not sender:
+        return response.json({"error": "sender"}, 400)
+    if agent is None:
+        return response.json({"error": "not ready"}, 503)
+    async with agent.lock_store.lock(sender):
+        erased = await erase_conversation(agent.tracker_store, sender)
+    return response.json({"erased": erased})
+
+
+async def _prune(request: Request) -> HTTPResponse:
+    """Delete the events older than `before` (a UNIX time) of every conversation."""
+    body = request.json if isinstance(request.json, dict) else {}
+    before = body.get("before")
+    agent = request.app.ctx.agent
+    if not isinstance(before, int | float):
+        return response.json({"error": "before"}, 400)
+    if agent is None:
+        return response.json({"error": "not ready"}, 503)
+    return response.json({"pruned": await prune_before(agent.tracker_store, before)})
+
+
 class RelayInput(InputChannel):
     """Input channel for the app's relay (see the module docstring)."""
 
@@ -136,7 +140,6 @@ class RelayInput(InputChannel):
         return hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode())
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        _record_remote_action_failures()
         hook = Blueprint("relay_webhook", __name__)
 
         @hook.middleware("request")
@@ -147,35 +150,9 @@ class RelayInput(InputChannel):
                 return response.json({"error": "unauthorised"}, 401)
             return None
 
-        @hook.route("/", methods=["GET"])
-        async def health(request: Request) -> HTTPResponse:
-            agent = request.app.ctx.agent
-            ready = agent is not None and agent.is_ready()
-            return response.json({"status": "ok" if ready else "loading"}, 200 if ready else 503)
-
-        @hook.route("/erase", methods=["POST"])
-        async def erase(request: Request) -> HTTPResponse:
-            body = request.json if isinstance(request.json, dict) else {}
-            sender = body.get("sender")
-            agent = request.app.ctx.agent
-            if not isinstance(sender, str) or not sender:
-                return response.json({"error": "sender"}, 400)
-            if agent is None:
-                return response.json({"error": "not ready"}, 503)
-            async with agent.lock_store.lock(sender):
-                erased = await erase_conversation(agent.tracker_store, sender)
-            return response.json({"erased": erased})
-
-        @hook.route("/prune", methods=["POST"])
-        async def prune(request: Request) -> HTTPResponse:
-            body = request.json if isinstance(request.json, dict) else {}
-            before = body.get("before")
-            agent = request.app.ctx.agent
-            if not isinstance(before, int | float):
-                return response.json({"error": "before"}, 400)
-            if agent is None:
-                return response.json({"error": "not ready"}, 503)
-            return response.json({"pruned": await prune_before(agent.tracker_store, before)})
+        hook.add_route(_health, "/", methods=["GET"])
+        hook.add_route(_erase, "/erase", methods=["POST"])
+        hook.add_route(_prune, "/prune", methods=["POST"])
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
@@ -207,9 +184,7 @@ class RelayInput(InputChannel):
     ) -> HTTPResponse:
         collector = CollectingOutputChannel()
         message = UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
-        failed: list[str] = []
-        token = _failed_actions.set(failed)
-        try:
+        with failed_custom_actions() as failed:
             # processor.handle_message, with the save held back until the turn succeeded.
             # One tracker fetch serves both the replay check and the turn.
             tracker = await processor.log_message(message, should_save_tracker=False)
@@ -220,9 +195,7 @@ class RelayInput(InputChannel):
                     {"replies": _bot_messages(previous), "replayed": True, **_nlu(previous[0])}
                 )
             tracker = await processor.run_action_extract_slots(collector, tracker)
-            await processor._run_prediction_loop(collector, tracker)
-        finally:
-            _failed_actions.reset(token)
+            await run_prediction_loop(processor, collector, tracker)
         if failed:
             logger.warning("turn abandoned: custom action(s) failed: %s", ", ".join(failed))
             return response.json({"error": "action server failed", "actions": failed}, 503)
