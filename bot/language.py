@@ -19,10 +19,15 @@ import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
 
+import yaml
 from langdetect import DetectorFactory, LangDetectException, detect_langs
 
-from pmi.settings import SettingsError, load_settings
+from pmi.knowledge import ContentError
+from pmi.settings import ROOT, SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -38,95 +43,73 @@ LANGDETECT_MAX_CHARS = 300
 # from this many words on (langdetect is unreliable on a word or two).
 LANGDETECT_WEIGHT = 2.0
 LANGDETECT_FULL_WORDS = 4
-# Indonesian is preferred over Malay on equal evidence (most users; Malay falls back to it).
-ID_BIAS = 0.01
+# The pair's preferred language (Indonesian) wins on equal evidence by this much.
+PREFER_BIAS = 0.01
 
 
-def _words(text: str, weight: float) -> dict[str, float]:
-    return dict.fromkeys(text.split(), weight)
+MARKERS_FILE = ROOT / "data" / "language_markers.yml"
+SHARED = "shared"  # the table of words that say "one of the pair", not which
 
 
-# Words as workers write them, incl. SMS abbreviations and Jakarta colloquial forms.
-# Each word is in one table only (tests/test_language.py checks it).
-ENGLISH = {
-    **_words(
-        """i im me my mine you your we our they them he she it its is are am was were be
-        been the a an to of for and or but if so not no yes do does did dont doesnt didnt
-        cant cannot can could would should will what how where when why who which this
-        that these those there here have has had with about from at on in into inside by
-        again still already any anyone someone something nothing every all just only very
-        want need help please give take keep pay paid late get go going back home leave
-        work working job wage wages employer boss agent money month months day days week
-        year years sick scared afraid hit locked house friend missing police free talk
-        speak person people real answer understand mean thank much lot good morning night
-        evening hello hey told say said know tell send call number since until after
-        before long many cost fee fees legal illegal licensed lawyer embassy insurance
-        claim documents document training departure process shouting overtime contract
-        extend change domestic factory worker english indonesian make made report
-        complaint status check staff other noted""",
-        1.0,
-    ),
-    # Loanwords and chat forms Indonesians mix into their own sentences: weak evidence.
-    **_words(
-        "hi u ur pls plz thanks thx sorry case agency urgent medical visa "
-        "overstay error login admin complain salary",
-        0.4,
-    ),
-}
-INDONESIAN = _words(
-    """gak ga gk nggak ngga enggak engga nda ndak tdk udah udh mau mw pengen gimana gmn
-    gmna gimna gmana bgaimana bagaimana knp kok sih dong deh nih tuh aja banget bgt
-    bisa bsa dikasih bilang ngomong ngerti paham liat lihat cuma cuman gitu gini
-    kayak kyk kaya emang memang beneran bener sampe kalo klo kl uang kantor libur agen
-    calo lapor ngadu pengaduan nanya nanyain bikin beliin pulangin dibales bales nyampe
-    nyimpen ortu skrg gpp gapapa makasih mksh trims terimakasih iya istri teman polisi
-    imigrasi pesangon lembur asuransi pabrik berangkat berkas sertifikat pelatihan kamu
-    kalian barusan doang gue gw lu lo min mimin mbak mba mas bang pak bu bapak ibu kpn
-    kapan nomer kabur besok kemarin sedikit gratis resmi ilegal soal petugas karena
-    oke sip siap mantap laki sama nomor telepon dokter obat pesawat bandara toko kamar
-    pengacara pemerintah perusahaan formulir pajak rekening akun capek pusing bingung
-    khawatir gampang jelek sepatu celana kecelakaan darurat tendang ditendang ketemu
-    cowok cewek yah loh lho wkwk tki tkw prt art bmi ngelarang""",
-    1.0,
-)
-MALAY = {
-    **_words(
-        """je jer jugak awak korang kitorang takde xde tiada x tq sikit khabar petang penat
-        faham cakap bercakap pegawai agensi bayaran polis saman imigresen kawan pasal
-        ambik bagi bg semak aduan hantar percuma isteri mak sambung kilang ladang kos
-        ringgit rm pasport nombor telefon wang mahu kerana sahaja lepas tengok balai ye
-        insurans socso kwsp epf bas teksi kedai bilik camana mcm nk kt dh tak la tamat
-        hospital esok rasmi lelaki teruk peguam nampak mesej sori doktor ubat pejabat
-        tandas kasut kemalangan kecemasan bil akaun syarikat yuran mahkamah lokap encik
-        cik puan makcik pakcik bapa beritahu bagitau bagitahu rehat sembang borak sepak
-        aje ramai kelmarin selepas camni camtu apasal apahal diorang dorang kerajaan
-        amah borang sijil lesen cukai seronok payah risau bimbang keliru pening""",
-        1.0,
-    ),
-    **_words("ni tu", 0.5),
-    **_words("nak kat dah camne macam", 1.5),
-}
-# Shared by Indonesian and Malay: evidence for the pair, not for either one.
-SHARED = _words(
-    """saya sy aku apa berapa brp tolong tlg bantu bantuan boleh blh bole ada belum blm
-    sudah sdh gaji upah majikan kerja bekerja pekerja balik pulang kampung terima
-    selamat pagi malam siang dengan dgn untuk utk yang yg juga jg lagi sakit takut tapi
-    tp dan atau ke di dari dr ini itu kenapa bila mana dmn dimana siapa baik minta bayar
-    duit kena ambil pergi hilang hubungi masih kami kita dia mereka kontrak habis bulan
-    tahun thn hari minggu jam pukul tiket rumah tinggal makan tidur orang anak adik
-    kakak kak suami keluarga bos tanya cara daftar dokumen biaya jenazah sekali tiap
-    setiap dapat dpt tahan lama lambat sampai betul ya potong dipotong kbri kjri pmi
-    bpjs ditahan disita dikurung dipukul ditangkap tangkap kurung pukul sangat lah pun
-    tentang masuk keluar luar negeri sekarang nanti semua banyak byk bnyk lebih kurang
-    lari pindah ganti tukar cuti hak berhak perempuan hamil mati meninggal beli cukup
-    laporan jd jadi hp krn kasih terus trus tadi saja kan bukan tidak hendak sungguh
-    semalam lusa kini sebelum sejak baru begini begitu mengapa sebab sbb kepada
-    pada daripada oleh dekat sini situ sana harga kapal kebun pasar jalan motor dapur
-    penjara pembantu surat ijazah simpanan letih lapar senang susah mudah cepat besar
-    kecil jahat bagus cantik sedih tau tahu dengar datang jumpa cari kirim simpan buat
-    guna pakai berhenti tunggu baca tulis gaduh marah tampar wa hehe haha""",
-    1.0,
-)
+@dataclass(frozen=True)
+class Markers:
+    """The marker words of data/language_markers.yml: word -> (language or SHARED, weight)."""
+
+    words: dict[str, tuple[str, float]]
+    languages: tuple[str, ...]  # the languages the words tell apart, as in the file
+    pair: tuple[str, ...]  # the languages the SHARED words are evidence for
+    prefer: str  # of the pair, the one chosen on equal evidence
+
+    def table(self, name: str) -> dict[str, float]:
+        """The words of one language (or SHARED) and their weights."""
+        return {w: weight for w, (table, weight) in self.words.items() if table == name}
+
+
+def _marker_groups(groups: Any, where: str) -> list[tuple[float, list[str]]]:
+    if not isinstance(groups, list) or not groups:
+        raise ContentError(f"{where}: expected a list of {{weight, words}}")
+    parsed = []
+    for group in groups:
+        weight = group.get("weight") if isinstance(group, dict) else None
+        words = group.get("words") if isinstance(group, dict) else None
+        if not isinstance(weight, int | float) or weight <= 0 or not isinstance(words, str):
+            raise ContentError(f"{where}: each group needs a positive weight and words")
+        bad = [w for w in words.split() if not _WORD.fullmatch(w)]
+        if bad:
+            raise ContentError(f"{where}: words must be lower-case letters a-z: {bad}")
+        parsed.append((float(weight), words.split()))
+    return parsed
+
+
+def load_markers(path: Path) -> Markers:
+    """Read and check the marker words; ContentError says what is wrong with the file."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict) or raw.get("version") != 1:
+        raise ContentError(f"{path}: expected a mapping with version: 1")
+    languages, pair = raw.get("languages"), tuple(raw.get("pair") or ())
+    if not isinstance(languages, dict) or not languages:
+        raise ContentError(f"{path}: 'languages' must map language codes to word groups")
+    if len(pair) != 2 or not set(pair) <= set(languages) or raw.get("prefer") not in pair:
+        raise ContentError(f"{path}: 'pair' must be two of the languages, 'prefer' one of them")
+    tables = {**languages, SHARED: raw.get(SHARED)}
+    words: dict[str, tuple[str, float]] = {}
+    for name, groups in tables.items():
+        for weight, listed in _marker_groups(groups, f"{path}: {name}"):
+            for word in listed:
+                if word in words:
+                    raise ContentError(
+                        f"{path}: {word!r} is listed twice ({words[word][0]} and {name})"
+                    )
+                words[word] = (str(name), weight)
+    return Markers(words, tuple(str(code) for code in languages), pair, str(raw["prefer"]))
+
+
+@cache
+def markers(path: Path = MARKERS_FILE) -> Markers:
+    """The marker words, read once per process."""
+    return load_markers(path)
+
+
 # Malay yes/no question particle: "boleh ke?", "sah ke tak".
 _MALAY_QUESTION = re.compile(r"\bke(?:r)?\s*(?:\?|$|\s+(?:tak|x)\b)")
 
@@ -159,19 +142,18 @@ def _affix_family(word: str) -> bool:
 
 
 def _lexical_scores(text: str) -> tuple[dict[str, float], float]:
-    """Distinct evidence per language, and evidence shared by Indonesian and Malay."""
-    scores = {"en": 0.0, "id": 0.0, "ms": 0.0}
+    """Distinct evidence per language, and evidence shared by the pair (Indonesian, Malay)."""
+    known = markers()
+    scores = dict.fromkeys(known.languages, 0.0)
     shared = 0.0
-    scores["ms"] += len(_MALAY_QUESTION.findall(text))
+    if "ms" in scores:
+        scores["ms"] += len(_MALAY_QUESTION.findall(text))
     for w in _WORD.findall(text):
-        if w in INDONESIAN:
-            scores["id"] += INDONESIAN[w]
-        elif w in MALAY:
-            scores["ms"] += MALAY[w]
-        elif w in SHARED:
-            shared += SHARED[w]
-        elif w in ENGLISH:
-            scores["en"] += ENGLISH[w]
+        table, weight = known.words.get(w, ("", 0.0))
+        if table == SHARED:
+            shared += weight
+        elif table:
+            scores[table] += weight
         elif _affix_family(w):
             shared += 0.5
     return scores, shared
@@ -191,18 +173,21 @@ def _langdetect_scores(text: str, supported: tuple[str, ...]) -> tuple[dict[str,
     if total <= 0:
         return {}, 0.0
     weight = LANGDETECT_WEIGHT * min(1.0, len(_WORD.findall(text)) / LANGDETECT_FULL_WORDS)
-    shared = (probs.get("id", 0.0) + probs.get("ms", 0.0)) / total
-    return {"en": weight * probs.get("en", 0.0) / total}, weight * shared
+    pair = markers().pair
+    shared = sum(probs.get(lang, 0.0) for lang in pair) / total
+    distinct = {lang: weight * p / total for lang, p in probs.items() if lang not in pair}
+    return distinct, weight * shared
 
 
 def warm_up() -> None:
     """Load langdetect's profiles now (about 0.4 s the first time), not on a worker's message."""
-    _langdetect_scores("warm up the language profiles", ("id", "en"))
+    _langdetect_scores("warm up the language profiles", markers().languages)
 
 
-def detect_scores(text: str, supported: Iterable[str] = ("id", "en", "ms")) -> Detection | None:
-    """Probabilities over the supported languages, or None when the text says nothing."""
-    supported = tuple(supported)
+def detect_scores(text: str, supported: Iterable[str] | None = None) -> Detection | None:
+    """Probabilities over the supported languages (default: the markers' languages), or
+    None when the text says nothing."""
+    supported = tuple(markers().languages if supported is None else supported)
     text = text.lower()
     if not _WORD.search(text):
         return None
@@ -211,17 +196,17 @@ def detect_scores(text: str, supported: Iterable[str] = ("id", "en", "ms")) -> D
         scores, shared = _langdetect_scores(text, supported)
         if sum(scores.values()) + shared == 0:
             return None
-    pair = [lang for lang in ("id", "ms") if lang in supported]
+    pair = [lang for lang in markers().pair if lang in supported]
     raw = {lang: scores.get(lang, 0.0) for lang in supported}
     for lang in pair:
         raw[lang] += shared / len(pair)
-    if "id" in raw:
-        raw["id"] += ID_BIAS
+    if markers().prefer in raw:
+        raw[markers().prefer] += PREFER_BIAS
     total = sum(raw.values()) + PRIOR * len(raw)
     return Detection({lang: (raw[lang] + PRIOR) / total for lang in raw})
 
 
-def detect(text: str, supported: Iterable[str] = ("id", "en", "ms")) -> tuple[str | None, float]:
+def detect(text: str, supported: Iterable[str] | None = None) -> tuple[str | None, float]:
     """Return (language, confidence in 0..1) or (None, 0) when the text says too little.
 
     The confidence is the best language's lead in probability over the runner-up.
@@ -275,8 +260,9 @@ def language_settings() -> tuple[str, tuple[str, ...]]:
     try:
         language = load_settings().language
     except SettingsError as exc:
-        logger.warning("settings unreadable, using id/en/ms: %s", exc)
-        return "id", ("id", "en", "ms")
+        known = markers()
+        logger.warning("settings unreadable, using the marker words' languages: %s", exc)
+        return known.prefer, known.languages
     return language.default, tuple(language.supported)
 
 

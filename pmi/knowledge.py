@@ -1,6 +1,7 @@
 """Reader of the sourced knowledge base (`data/knowledge/*.yml`) and of app reply texts.
 
-Answers are written by staff in YAML, per intent, language and (optionally) country.
+Answers are written by staff in YAML, per intent, language and (optionally) country. A text
+missing in the worker's language is taken from that language's fallbacks (config.yml).
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from pathlib import Path
 
 import yaml
 
-FALLBACK_LANGUAGE = "id"
-# Malay readers understand Indonesian well; English readers are sent English.
-LANGUAGE_FALLBACKS = {"ms": ("ms", "id"), "en": ("en", "id"), "id": ("id", "en")}
+from pmi.settings import Fallbacks, configured_languages
 
 
 class ContentError(ValueError):
@@ -48,8 +47,10 @@ class Answer:
     country: str | None
 
 
-def _pick_language(answers: dict[str, str], language: str) -> tuple[str, str]:
-    for lang in (*LANGUAGE_FALLBACKS.get(language, (language,)), FALLBACK_LANGUAGE):
+def _pick_language(
+    answers: dict[str, str], language: str, fallbacks: Fallbacks | None
+) -> tuple[str, str]:
+    for lang in (fallbacks or configured_languages().fallbacks).of(language):
         if answers.get(lang):
             return lang, answers[lang]
     raise ContentError("no answer text in any language")
@@ -71,11 +72,12 @@ def _variant(raw: dict, where: str, inherited: tuple[Source, ...] = ()) -> Varia
 class KnowledgeBase:
     """All entries, keyed by intent."""
 
-    def __init__(self, entries: dict[str, Entry]) -> None:
+    def __init__(self, entries: dict[str, Entry], fallbacks: Fallbacks | None = None) -> None:
         self.entries = entries
+        self.fallbacks = fallbacks
 
     @classmethod
-    def load(cls, directory: Path) -> KnowledgeBase:
+    def load(cls, directory: Path, fallbacks: Fallbacks | None = None) -> KnowledgeBase:
         entries: dict[str, Entry] = {}
         for path in sorted(directory.glob("*.yml")):
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -92,7 +94,7 @@ class KnowledgeBase:
                     for code, v in (body.get("countries") or {}).items()
                 }
                 entries[intent] = Entry(intent, reviewed, general, countries)
-        return cls(entries)
+        return cls(entries, fallbacks)
 
     def answer(self, intent: str, language: str, country: str | None = None) -> Answer | None:
         """The answer for an intent in the best available language, country-specific if any."""
@@ -104,23 +106,27 @@ class KnowledgeBase:
         if country and country.upper() in entry.countries:
             used_country = country.upper()
             variant = entry.countries[used_country]
-        lang, text = _pick_language(variant.answers, language)
+        lang, text = _pick_language(variant.answers, language, self.fallbacks)
         return Answer(text=text, language=lang, sources=variant.sources, country=used_country)
 
 
 class Replies:
     """Fixed texts the app itself sends (holding reply, input errors), per language."""
 
-    def __init__(self, texts: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self, texts: dict[str, dict[str, str]], fallbacks: Fallbacks | None = None
+    ) -> None:
         self.texts = texts
+        self.fallbacks = fallbacks
 
     @classmethod
-    def load(cls, path: Path) -> Replies:
+    def load(cls, path: Path, fallbacks: Fallbacks | None = None) -> Replies:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         texts = raw.get("replies")
         if not isinstance(texts, dict):
             raise ContentError(f"{path}: expected a 'replies' mapping")
-        return cls({k: {lang: str(t).strip() for lang, t in v.items()} for k, v in texts.items()})
+        texts = {k: {lang: str(t).strip() for lang, t in v.items()} for k, v in texts.items()}
+        return cls(texts, fallbacks)
 
     def get(self, key: str, language: str) -> str:
-        return _pick_language(self.texts[key], language)[1]
+        return _pick_language(self.texts[key], language, self.fallbacks)[1]

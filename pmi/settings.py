@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,9 +60,58 @@ class RasaSettings(_Section):
     retry_seconds: float = Field(5, gt=0)
 
 
+@dataclass(frozen=True)
+class Fallbacks:
+    """Per language, the languages a text is taken from when it has none, best first."""
+
+    order: dict[str, tuple[str, ...]]
+    default: str  # the last resort, also for a language not configured
+
+    def of(self, language: str) -> tuple[str, ...]:
+        return (*self.order.get(language, (language,)), self.default)
+
+
+class LanguageSpec(_Section):
+    """One supported language: its code, its name for workers, and its fallbacks."""
+
+    code: str = Field(pattern=r"^[a-z]{2,3}$")  # ISO 639-1 where there is one
+    name: str = Field(min_length=1)  # as the worker reads it (language buttons, "my data")
+    fallbacks: list[str] = []  # languages to answer in when a text is missing in this one
+
+
 class LanguageSettings(_Section):
-    default: str = "id"
-    supported: list[str] = ["id", "en", "ms"]
+    """The supported languages (config.yml `language.languages`), in the buttons' order."""
+
+    default: str
+    languages: list[LanguageSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LanguageSettings:
+        codes = [spec.code for spec in self.languages]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"a language is listed twice: {codes}")
+        if self.default not in codes:
+            raise ValueError(f"the default language {self.default!r} is not in {codes}")
+        for spec in self.languages:
+            unknown = [lang for lang in spec.fallbacks if lang not in codes or lang == spec.code]
+            if unknown:
+                raise ValueError(f"{spec.code}: fallbacks {unknown} are not other languages")
+        return self
+
+    @property
+    def supported(self) -> list[str]:
+        return [spec.code for spec in self.languages]
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {spec.code: spec.name for spec in self.languages}
+
+    @property
+    def fallbacks(self) -> Fallbacks:
+        order = {
+            spec.code: tuple(dict.fromkeys((spec.code, *spec.fallbacks))) for spec in self.languages
+        }
+        return Fallbacks(order, self.default)
 
 
 class ContentSettings(_Section):
@@ -212,7 +271,7 @@ class Settings(_Section):
     app: AppSettings = AppSettings()
     database: DatabaseSettings = DatabaseSettings()
     rasa: RasaSettings = RasaSettings()
-    language: LanguageSettings = LanguageSettings()
+    language: LanguageSettings  # no default: the languages are config.yml's
     content: ContentSettings = ContentSettings()
     channels: ChannelSettings = ChannelSettings()
     media: MediaSettings = MediaSettings()
@@ -253,6 +312,12 @@ _ENV_NESTED = {
 
 class SettingsError(RuntimeError):
     """Raised when the configuration is invalid; the message says what to fix."""
+
+
+@cache
+def configured_languages() -> LanguageSettings:
+    """config.yml's languages, read once, for code that is not handed the settings."""
+    return load_settings().language
 
 
 def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
