@@ -1,25 +1,27 @@
-"""Lazily loaded content shared by the actions (loaded on first use, not at import)."""
+"""Settings and knowledge base of the running action server, and the worker's language."""
 
 from __future__ import annotations
 
-from functools import cache
-
+from actions.db import current
 from pmi.knowledge import KnowledgeBase
-from pmi.settings import Settings, load_settings
-
-SUPPORTED = ("id", "en", "ms")
+from pmi.settings import Settings
 
 
-@cache
 def settings() -> Settings:
-    return load_settings()
+    return current().settings
 
 
-@cache
 def knowledge() -> KnowledgeBase:
-    return KnowledgeBase.load(settings().content.knowledge_dir)
+    return current().knowledge
+
+
+def supported_languages() -> tuple[str, ...]:
+    """The languages of config.yml, the default first."""
+    return tuple(settings().language.supported)
 
 
 def language_of(slots: dict) -> str:
+    """The worker's language from the slots; the configured default if unset or unknown."""
     lang = slots.get("language")
-    return lang if lang in SUPPORTED else "id"
+    language = settings().language
+    return lang if lang in language.supported else language.default

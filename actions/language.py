@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.content import SUPPORTED
+from actions.content import supported_languages
 
 
 class ActionSyncLanguage(Action):
@@ -21,6 +21,6 @@ class ActionSyncLanguage(Action):
         """Copy the message metadata's language into the slot when it changed."""
         metadata = (tracker.latest_message or {}).get("metadata") or {}
         language = metadata.get("language")
-        if language in SUPPORTED and language != tracker.get_slot("language"):
+        if language in supported_languages() and language != tracker.get_slot("language"):
             return [SlotSet("language", language)]
         return []

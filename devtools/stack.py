@@ -91,7 +91,7 @@ class Stack:
         port = free_port()
         url = f"http://127.0.0.1:{port}/webhook"
         self.action_url = self.action_url or url
-        argv = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)]
+        argv = [sys.executable, "-m", "actions.server", "-p", str(port)]
         return self._add(
             Service(
                 name,
@@ -228,7 +228,7 @@ class Stack:
         # Apps first (they call Rasa), then Rasa, then the action server.
         order = sorted(
             self.services.values(),
-            key=lambda s: 0 if s.argv[-1] == "bot" else 2 if "rasa_sdk" in s.argv else 1,
+            key=lambda s: 0 if s.argv[-1] == "bot" else 2 if "actions.server" in s.argv else 1,
         )
         for service in order:
             service.stop()

@@ -114,7 +114,7 @@ def _rasa_and_actions(
     rasa_port, action_port = ports
     actions = Service(
         "action server",
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)],
+        [sys.executable, "-m", "actions.server", "-p", str(action_port)],
         env,
         action_port,
         f"http://127.0.0.1:{action_port}/health",

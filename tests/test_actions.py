@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -10,9 +11,17 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.complaints import ValidateComplaintForm
+from actions.db import opened
 from actions.knowledge import ActionAnswerKnowledge
 from actions.language import ActionSyncLanguage
 from pmi.db import create_engine, create_sessionmaker
+
+
+@pytest.fixture(autouse=True)
+async def action_resources() -> AsyncIterator[None]:
+    """The action server's resources, as its start-up opens them."""
+    async with opened():
+        yield
 
 
 def tracker(

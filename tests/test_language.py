@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.db import opened
 from actions.knowledge import ActionAnswerKnowledge
 from bot.language import (
     SWITCH_MARGIN,
@@ -150,6 +152,14 @@ def _tracker(intent: str, language: str, country: str | None) -> Tracker:
     )
 
 
+@pytest.fixture
+async def action_resources() -> AsyncIterator[None]:
+    """The action server's resources, as its start-up opens them."""
+    async with opened():
+        yield
+
+
+@pytest.mark.usefixtures("action_resources")
 async def test_malay_reader_gets_the_malay_answer_where_one_exists_else_indonesian() -> None:
     language = decide_for_new_user("nombor telefon kedutaan kat malaysia", **_languages())
     assert language == "ms"
