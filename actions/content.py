@@ -16,7 +16,7 @@ def knowledge() -> KnowledgeBase:
 
 
 def supported_languages() -> tuple[str, ...]:
-    """The languages of config.yml, the default first."""
+    """The languages of config.yml, in its order."""
     return tuple(settings().language.supported)
 
 
