@@ -16,7 +16,6 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actions.content import language_of
@@ -29,6 +28,7 @@ from pmi.cases import (
     add_event,
     contact_for_conversation,
     create_case,
+    open_case_of_conversation,
     queue_alert,
     update_case,
 )
@@ -49,13 +49,7 @@ async def open_case(s: AsyncSession, tracker: Tracker) -> Case | None:
     reference = tracker.get_slot("emergency_case")
     if not reference:
         return None
-    return await s.scalar(
-        select(Case).where(
-            Case.reference == reference,
-            Case.conversation_id == tracker.sender_id,
-            Case.status.in_(OPEN),
-        )
-    )
+    return await open_case_of_conversation(s, reference, tracker.sender_id, OPEN)
 
 
 def known_country(tracker: Tracker) -> str | None:

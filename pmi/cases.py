@@ -215,6 +215,19 @@ async def case_of_conversation(
     return None
 
 
+async def open_case_of_conversation(
+    s: AsyncSession, reference: str, conversation_id: str, statuses: Sequence[str]
+) -> Case | None:
+    """The case `reference` of this conversation, if its status is one of `statuses`."""
+    return await s.scalar(
+        select(Case).where(
+            Case.reference == reference,
+            Case.conversation_id == conversation_id,
+            Case.status.in_(statuses),
+        )
+    )
+
+
 async def update_case(s: AsyncSession, case: Case, actor: str = "bot", **changes: Any) -> None:
     """Change case fields and record what changed (names only: values may be personal)."""
     changed = [k for k, v in changes.items() if getattr(case, k) != v]
