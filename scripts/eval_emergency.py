@@ -56,6 +56,7 @@ SETS = {
     "dev": ROOT / "tests" / "nlu" / "emergency_dev.yml",
     "self_harm_dev": ROOT / "tests" / "nlu" / "self_harm_dev.yml",
     "dev2": ROOT / "tests" / "nlu" / "emergency_dev2.yml",
+    "dev3": ROOT / "tests" / "nlu" / "emergency_dev3.yml",
 }
 # The runs of the earlier held-out sets while they were still held out (2026-12-02).
 HISTORY = [
@@ -200,7 +201,30 @@ def summarise(items: list[dict], levels: list[str], show_misses: bool) -> dict:
     return out
 
 
+def show_development_set(name: str) -> int:
+    """`--dev NAME`: a development set's misses and false alarms (never a held-out set)."""
+    if name.startswith("holdout"):
+        say("held-out sets are not shown: their texts stay unread")
+        return 2
+    items = yaml.safe_load(SETS[name].read_text(encoding="utf-8"))["items"]
+    parsed = parse(ensure_model(), [i["text"] for i in items], ROOT)
+    for item, p in zip(items, parsed, strict=True):
+        level = level_of(p, "triage")
+        wrong = (item["label"] == "danger") != (level in REACHED) or (
+            item["label"] != "danger" and level != "none"
+        )
+        if wrong:
+            print(f"{item['label']:<8} {item['category']:<22} {level:<9} {p.get('intent')}: "
+                  f"{item['text']}")  # fmt: skip
+    result = summarise(items, [level_of(p, "triage") for p in parsed], False)
+    keys = ("recall", "self_harm_recall", "harmless_urgent", "harmless_asked")
+    print(" ".join(f"{k}={result[k]}" for k in keys))
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--dev":
+        return show_development_set(sys.argv[2])
     model = ensure_model()
     baseline, baseline_src = baseline_model()
     report: dict = {
