@@ -48,7 +48,7 @@ class _Step:
 
 
 class Relay:
-    """Stores inbound messages and drives them through Rasa, one contact at a time."""
+    """Drives a contact's stored messages through Rasa, one at a time and in order."""
 
     def __init__(
         self,

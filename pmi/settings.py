@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # validate_default: a default path is made absolute like one from config.yml.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class AppSettings(_Section):
@@ -310,6 +311,44 @@ _ENV_NESTED = {
 }
 
 
+# Settings that are secrets: only the environment may set them, never a file that is committed.
+SECRET_VARS = (
+    "RASA_TOKEN",
+    "METRICS_TOKEN",
+    "WEBCHAT_SECRET",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "WHATSAPP_TOKEN",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_VERIFY_TOKEN",
+    "CONSOLE_SECRET_KEY",
+)
+
+
+def _section(data: dict[str, Any], path: Path, *keys: str) -> dict[str, Any]:
+    """The (nested) section of the file's data, created if absent or empty."""
+    for key in keys:
+        value = data.get(key)
+        if value is None:
+            value = data[key] = {}
+        if not isinstance(value, dict):
+            raise SettingsError(f"{path}: `{key}` must be a mapping")
+        data = value
+    return data
+
+
+def _refuse_secrets_in_file(path: Path, data: dict[str, Any]) -> None:
+    for var in SECRET_VARS:
+        where = _ENV.get(var) or _ENV_NESTED[var]
+        value: Any = data
+        for key in where:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value not in (None, ""):
+            raise SettingsError(
+                f"{path}: {'.'.join(where)} is a secret: set it in the environment ({var})"
+            )
+
+
 class SettingsError(RuntimeError):
     """Raised when the configuration is invalid; the message says what to fix."""
 
@@ -323,6 +362,8 @@ def configured_languages() -> LanguageSettings:
 def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Load and validate settings; fail fast with a readable message."""
     env = dict(os.environ if env is None else env)
+    if path is None and env.get("PMI_CONFIG") and not Path(env["PMI_CONFIG"]).exists():
+        raise SettingsError(f"PMI_CONFIG names {env['PMI_CONFIG']}, which does not exist")
     path = path or Path(env.get("PMI_CONFIG", ROOT / "config.yml"))
     data: dict[str, Any] = {}
     if path.exists():
@@ -330,12 +371,13 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         if not isinstance(loaded, dict):
             raise SettingsError(f"{path}: expected a mapping at the top level")
         data = loaded
+        _refuse_secrets_in_file(path, data)
     for var, (section, key) in _ENV.items():
         if env.get(var):
-            data.setdefault(section, {})[key] = env[var]
+            _section(data, path, section)[key] = env[var]
     for var, (section, sub, key) in _ENV_NESTED.items():
         if env.get(var):
-            data.setdefault(section, {}).setdefault(sub, {})[key] = env[var]
+            _section(data, path, section, sub)[key] = env[var]
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -55,11 +55,6 @@ def test_content_paths_given_in_the_file_are_made_absolute(tmp_path: Path) -> No
     assert settings.media.dir == ROOT / "files"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: pydantic does not validate defaults, so a content path that "
-    "config.yml does not name stays relative to the working directory",
-)
 def test_default_content_paths_are_absolute_too() -> None:
     content = load_settings(env={}).content
     assert content.case_labels_file == ROOT / "data" / "case_labels.yml"
@@ -178,13 +173,25 @@ def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
         load_settings(path, env={})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="product bug: an empty section in config.yml plus its environment variable "
-    "raises TypeError instead of SettingsError",
-)
-def test_an_empty_section_with_an_override_gives_a_settings_error(tmp_path: Path) -> None:
+def test_an_empty_section_takes_its_environment_override(tmp_path: Path) -> None:
     path = _config(tmp_path, "alerts:\n")
-    with pytest.raises(SettingsError):
-        load_settings(path, env={"STAFF_TELEGRAM_CHAT_ID": "-100"})
+    settings = load_settings(path, env={"STAFF_TELEGRAM_CHAT_ID": "-100"})
+    assert settings.alerts.staff_telegram_chat_id == "-100"
+
+
+@pytest.mark.parametrize(
+    ("text", "var"),
+    [
+        ("rasa:\n  token: abc\n", "RASA_TOKEN"),
+        ("channels:\n  telegram:\n    token: '123:abc'\n", "TELEGRAM_BOT_TOKEN"),
+        ("console:\n  secret_key: " + "k" * 40 + "\n", "CONSOLE_SECRET_KEY"),
+    ],
+)
+def test_a_secret_written_in_the_file_is_refused(tmp_path: Path, text: str, var: str) -> None:
+    with pytest.raises(SettingsError, match=var):
+        load_settings(_config(tmp_path, text), env={})
+
+
+def test_a_missing_config_named_by_pmi_config_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(env={"PMI_CONFIG": str(tmp_path / "nowhere.yml")})
