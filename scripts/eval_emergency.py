@@ -1,8 +1,11 @@
 """`make eval-emergency`: the emergency triage on realistic emergencies and look-alikes.
 
 Sets (YAML, `items` of text / label / category / lang):
-- `tests/nlu/emergency_holdout_v5.yml`: held out, written separately (2026-12-02) after v4
+- `tests/nlu/emergency_holdout_v6.yml`: held out, written separately (2026-12-02) after v5
   was spent, never read, trained or tuned on; the targets are measured on it;
+- `tests/nlu/emergency_holdout_v5.yml`: written separately after v4 and measured twice as
+  held out (both runs in `history`); its texts were never read; its self-harm recall led to
+  development set 3;
 - `tests/nlu/emergency_holdout_v4.yml`: written separately after v3 and measured once as
   held out (in `history`); its texts were never read, but its recall per category chose
   what development set 2 covers;
@@ -20,7 +23,9 @@ Sets (YAML, `items` of text / label / category / lang):
   (2026-12-02), written after v3 missed one self-harm message (not read) to widen the
   self-harm phrases without reading a held-out set;
 - `tests/nlu/emergency_dev2.yml`: development set 2 (2026-12-02): debt bondage, passport
-  held with threats, colloquial self-harm, and look-alikes.
+  held with threats, colloquial self-harm, and look-alikes;
+- `tests/nlu/emergency_dev3.yml`: development set 3 (2026-12-02): self-harm said in many
+  ways, and sad, tired or grieving workers who are safe (`--dev dev3` lists its misses).
 
 Each set is parsed by this project's model (the triage decides clear / self_harm /
 possible / none) and by the model of the lexicon-override design it replaced (commit
@@ -48,7 +53,8 @@ from devtools.model import MODELS, RASA_BIN, ROOT, ensure_model, rasa_env
 
 BASELINE = "054845c"  # the last commit of the lexicon-override design
 SETS = {
-    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v5.yml",
+    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v6.yml",
+    "holdout_v5_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v5.yml",
     "holdout_v4_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v4.yml",
     "holdout_v3_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v3.yml",
     "holdout_v2_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v2.yml",
@@ -88,6 +94,16 @@ HISTORY = [
                 "harmless_asked": 0.3},
      "lexicon_override": {"recall": 0.7214, "self_harm_recall": 0.5263,
                           "harmless_urgent": 0.6143, "harmless_asked": 0.0}},
+    {"set": "v5", "run": 2, "note": "after those two patterns; then development set 3 was "
+     "written and the lexicon widened on it, and v6 written",
+     "triage": {"recall": 0.9429, "self_harm_recall": 0.8947, "harmless_urgent": 0.0571,
+                "harmless_asked": 0.2857}},
+    {"set": "v6", "run": 1, "note": "held out, its texts unread; its recall by language and "
+     "category (Javanese 0.75) then chose what development set 4 covers",
+     "triage": {"recall": 0.9477, "self_harm_recall": 0.9375, "harmless_urgent": 0.0488,
+                "harmless_asked": 0.0732},
+     "lexicon_override": {"recall": 0.8023, "self_harm_recall": 0.625,
+                          "harmless_urgent": 0.3984, "harmless_asked": 0.0}},
 ]  # fmt: skip
 REPORT = ROOT / "reports" / "emergency.json"
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"

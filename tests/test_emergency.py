@@ -142,6 +142,21 @@ async def test_a_harmless_message_with_an_alarming_word_gets_its_answer(chat, db
     assert await cases_of(db, sender) == []
 
 
+@pytest.mark.parametrize(
+    ("sender", "text", "expected"),
+    [
+        ("feel-id", "kangen bgt sm anak2, tiap malam nangis tp aku baik2 aja", 'ketik "petugas"'),
+        ("feel-en", "i miss my family so much, feeling homesick", 'type "officer"'),
+        ("feel-ms", "rindu sangat dengan mak, penat kerja hari ni", 'taip "pegawai"'),
+    ],
+)
+async def test_a_sad_but_safe_worker_gets_warmth_not_an_alarm(chat, db, sender, text, expected):  # type: ignore[no-untyped-def]
+    reply = joined(await say(chat, sender, text))
+    assert expected in reply, reply
+    assert "PMI-" not in reply and "Apakah Anda (atau orang" not in reply
+    assert await cases_of(db, sender) == []
+
+
 async def test_self_harm_gets_care_crisis_lines_and_a_person(chat, db) -> None:
     sender = "self-harm"
     replies = await say(chat, sender, "sy di hongkong, capek bgt, pengen bundir aja")
