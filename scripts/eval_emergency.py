@@ -25,7 +25,9 @@ Sets (YAML, `items` of text / label / category / lang):
 - `tests/nlu/emergency_dev2.yml`: development set 2 (2026-12-02): debt bondage, passport
   held with threats, colloquial self-harm, and look-alikes;
 - `tests/nlu/emergency_dev3.yml`: development set 3 (2026-12-02): self-harm said in many
-  ways, and sad, tired or grieving workers who are safe (`--dev dev3` lists its misses).
+  ways, and sad, tired or grieving workers who are safe (`--dev dev3` lists its misses);
+- `tests/nlu/emergency_dev4.yml`: development set 4 (2026-12-02), written after v6's recall
+  by language and category (texts unread): Javanese, formal Indonesian, English.
 
 Each set is parsed by this project's model (the triage decides clear / self_harm /
 possible / none) and by the model of the lexicon-override design it replaced (commit
@@ -63,6 +65,7 @@ SETS = {
     "self_harm_dev": ROOT / "tests" / "nlu" / "self_harm_dev.yml",
     "dev2": ROOT / "tests" / "nlu" / "emergency_dev2.yml",
     "dev3": ROOT / "tests" / "nlu" / "emergency_dev3.yml",
+    "dev4": ROOT / "tests" / "nlu" / "emergency_dev4.yml",
 }
 # The runs of the earlier held-out sets while they were still held out (2026-12-02).
 HISTORY = [
