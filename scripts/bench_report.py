@@ -127,9 +127,8 @@ def cpu_table(report: dict[str, Any], stamp: str) -> list[str]:
     return [*lines, ""]
 
 
-def write_report(report: dict[str, Any], out: Path) -> None:
-    plots(report, out)
-    stamp = f"{report['cpu_count']} cores, commit `{report['commit']}`"
+def _summary(report: dict[str, Any], stamp: str) -> list[str]:
+    """The headline figures against their targets."""
     lines = [
         "# Benchmarks (`make bench`)",
         "",
@@ -162,6 +161,13 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         f"| start-up: `make run` to first answer (s) "
         f"| {_fmt(report['startup_first_answer_s'], 1)} | |",
         "",
+    ]
+    return lines
+
+
+def _latency(report: dict[str, Any], stamp: str) -> list[str]:
+    """Latency end to end and Rasa alone, and where the app's time goes."""
+    lines = [
         "## Latency",
         "",
         "A worker message through the whole path (a fake Telegram update POSTed to the app's "
@@ -208,7 +214,12 @@ def write_report(report: dict[str, Any], out: Path) -> None:
             )
         ]
         lines.append(f"| {w['concurrency']} | " + " | ".join(cells) + " | |")
-    lines += ["", "![latency](bench_latency.png)", "", "## Throughput", ""]
+    return lines
+
+
+def _throughput(report: dict[str, Any], stamp: str) -> list[str]:
+    """Throughput per window, with what was lost, duplicated or reordered."""
+    lines = ["", "![latency](bench_latency.png)", "", "## Throughput", ""]
     lines += [
         f"| conversations | seconds | app msgs/s | Rasa alone msgs/s | lost | duplicated "
         f"| out of order | undelivered | ({stamp}) |",
@@ -231,8 +242,12 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         "![throughput](bench_throughput.png)",
         "",
     ]
-    lines += cpu_table(report, stamp)
-    lines += ["## What a Rasa turn costs", ""]
+    return lines
+
+
+def _costs(report: dict[str, Any], stamp: str) -> list[str]:
+    """What a Rasa turn costs, measured one at a time and saturated."""
+    lines = ["## What a Rasa turn costs", ""]
     costs = report["rasa_costs"]
     lines += [
         f"| measured one at a time | n | p50 (ms) | p95 (ms) | ({stamp}) |",
@@ -262,8 +277,13 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         f"Policies: {', '.join(costs['policies']['configured'])}. {costs['policies']['note']}",
     ]
     lines += policy_table(costs.get("policy_variants"))
+    return lines
+
+
+def _startup_and_memory(report: dict[str, Any], stamp: str) -> list[str]:
+    """Start-up of `make run` and peak memory per process."""
     s = report["startup"]
-    lines += [
+    lines = [
         "",
         "## Start-up",
         "",
@@ -295,6 +315,13 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         "",
         "![memory](bench_memory.png)",
         "",
+    ]
+    return lines
+
+
+def _accuracy(report: dict[str, Any], stamp: str) -> list[str]:
+    """NLU and language-detection accuracy from their own reports."""
+    lines = [
         "## Accuracy",
         "",
     ]
@@ -318,4 +345,13 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         f"langdetect {_fmt(langid.get('langdetect_raw_accuracy'), 3)} (reports/langid.json).",
         "",
     ]
+    return lines
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    plots(report, out)
+    stamp = f"{report['cpu_count']} cores, commit `{report['commit']}`"
+    lines = _summary(report, stamp) + _latency(report, stamp) + _throughput(report, stamp)
+    lines += cpu_table(report, stamp)
+    lines += _costs(report, stamp) + _startup_and_memory(report, stamp) + _accuracy(report, stamp)
     (out / "bench.md").write_text("\n".join(lines), encoding="utf-8")
