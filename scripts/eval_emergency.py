@@ -111,6 +111,12 @@ HISTORY = [
                 "harmless_asked": 0.0732},
      "lexicon_override": {"recall": 0.8023, "self_harm_recall": 0.625,
                           "harmless_urgent": 0.3984, "harmless_asked": 0.0}},
+    {"set": "v7", "run": 1, "note": "held out, its texts unread; after development set 4 and "
+     "the lower 'possible' thresholds",
+     "triage": {"recall": 0.9659, "self_harm_recall": 0.9773, "harmless_urgent": 0.0579,
+                "harmless_asked": 0.2397},
+     "lexicon_override": {"recall": 0.7614, "self_harm_recall": 0.6364,
+                          "harmless_urgent": 0.4876, "harmless_asked": 0.0}},
 ]  # fmt: skip
 REPORT = ROOT / "reports" / "emergency.json"
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
