@@ -49,6 +49,12 @@ def keyboard(buttons: list[dict[str, str]]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([keys[i : i + width] for i in range(0, len(keys), width)])
 
 
+def chat_ref(chat_id: str) -> int | str:
+    """A numeric chat id as the Bot API's integer; a public channel's "@name" as it is
+    (the staff chat may be either)."""
+    return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+
+
 def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
@@ -80,7 +86,7 @@ class TelegramSender:
             markup = keyboard(message.buttons) if i == len(parts) - 1 else None
             try:
                 sent = await self._bot.send_message(
-                    chat_id=int(message.chat_id), text=parts[i], reply_markup=markup
+                    chat_id=chat_ref(message.chat_id), text=parts[i], reply_markup=markup
                 )
             except RetryAfter as exc:
                 raise RetryLater(_seconds(exc.retry_after), "telegram rate limit", i) from exc

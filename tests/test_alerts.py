@@ -12,7 +12,7 @@ from telegram import Bot
 
 from bot.alerts import AlertService
 from bot.outbox import Outbox
-from bot.telegram import GROUP_INTERVAL, TelegramSender
+from bot.telegram import GROUP_INTERVAL, TelegramSender, chat_ref
 from pmi import alerts, cases, messages
 from pmi.db import utcnow
 from pmi.knowledge import Replies
@@ -144,3 +144,8 @@ async def test_alerts_stay_for_the_console_without_a_staff_chat_sender(sessions,
 
 def test_the_staff_chat_is_paced_as_a_telegram_group() -> None:
     assert GROUP_INTERVAL >= 3  # Telegram allows about 20 messages a minute in a group
+
+
+def test_the_staff_chat_may_be_a_group_id_or_a_channel_name() -> None:
+    assert chat_ref("-100777") == -100777 and chat_ref("555") == 555
+    assert chat_ref("@pmi_staff_alerts") == "@pmi_staff_alerts"
