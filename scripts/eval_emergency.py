@@ -31,6 +31,9 @@ Sets (YAML, `items` of text / label / category / lang):
   ways, and sad, tired or grieving workers who are safe (`--dev dev3` lists its misses);
 - `tests/nlu/emergency_dev4.yml`: development set 4 (2026-12-02), written after v6's recall
   by language and category (texts unread): Javanese, formal Indonesian, English.
+- `tests/nlu/emergency_dev5.yml`: development set 5 (2026-12-02), written after v7's recall
+  by language and category (texts unread): English and Malaysian Malay, sexual abuse,
+  trafficking, co-worker death, tired and quarantined workers.
 
 Each set is parsed by this project's model (the triage decides clear / self_harm /
 possible / none) and by the model of the lexicon-override design it replaced (commit
@@ -70,6 +73,7 @@ SETS = {
     "dev2": ROOT / "tests" / "nlu" / "emergency_dev2.yml",
     "dev3": ROOT / "tests" / "nlu" / "emergency_dev3.yml",
     "dev4": ROOT / "tests" / "nlu" / "emergency_dev4.yml",
+    "dev5": ROOT / "tests" / "nlu" / "emergency_dev5.yml",
 }
 # The runs of the earlier held-out sets while they were still held out (2026-12-02).
 HISTORY = [
