@@ -208,6 +208,10 @@ class Case(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_alert_at: Mapped[datetime | None] = mapped_column(Timestamp)
     alert_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The officer who owns the case (pmi/casework.py); None until someone is assigned.
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), index=True
+    )
 
 
 class CaseEvent(Base):

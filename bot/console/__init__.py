@@ -13,6 +13,7 @@ from bot.console import (
     account,
     announcements,
     audit,
+    casework,
     corrections,
     dashboard,
     export,
@@ -94,6 +95,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         "/console/cases/{reference}/{action:acknowledge|status|note|message|takeover|release|release_held}",
         views.case_action,
     )
+    r.add_post("/console/cases/{reference}/assign", casework.assign)
     r.add_get("/console/conversations", views.conversations_page)
     r.add_get("/console/search", views.search_page)
     r.add_get("/console/conversations/{public_id:[0-9a-f]{32}}", views.conversation_page)

@@ -12,7 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.console.auth import SESSION_KEY, STAFF_KEY
 from bot.console.context import CONTENT
 from bot.keys import SESSIONMAKER, SETTINGS
-from pmi import case_export, cases, corrections, handoff, messages, safety, staff, transcripts
+from pmi import (
+    case_export,
+    cases,
+    casework,
+    corrections,
+    handoff,
+    messages,
+    safety,
+    staff,
+    transcripts,
+)
 from pmi import media as media_records
 from pmi.db import utcnow
 from pmi.models import (
@@ -58,6 +68,8 @@ def case_filters(request: web.Request) -> dict:
             continue
         moment = datetime.combine(day, time(), tzinfo=utcnow().tzinfo)
         filters[key] = moment + timedelta(days=1) if key == "until" else moment
+    if q.get("mine") == "1" and STAFF_KEY in request:
+        filters["owner_id"] = request[STAFF_KEY].id
     return filters
 
 
@@ -81,7 +93,11 @@ async def inbox(request: web.Request) -> dict:
     async with request.app[SESSIONMAKER]() as s:
         rows = await cases.visible_cases(s, mission_code=scope(user), filters=filters)
         counts = await cases.status_counts(s, scope(user))
+        unassigned = await casework.unassigned_count(s, scope(user))
+        owners = await casework.owner_names(s, rows)
     return {
+        "unassigned": unassigned,
+        "owners": owners,
         "cases": rows,
         "counts": counts,
         "filters": request.query,
@@ -92,7 +108,7 @@ async def inbox(request: web.Request) -> dict:
     }
 
 
-async def _visible_case(request: web.Request, s: AsyncSession, action: str = "view") -> Case:
+async def visible_case(request: web.Request, s: AsyncSession, action: str = "view") -> Case:
     """The case of the URL if this user may see it; otherwise 404, and the attempt is logged."""
     user = request[STAFF_KEY]
     reference = request.match_info["reference"].upper()
@@ -110,7 +126,7 @@ async def case_page(request: web.Request) -> dict:
     """One case: the form's data, the conversation, the timeline and the actions."""
     user = request[STAFF_KEY]
     async with request.app[SESSIONMAKER]() as s, s.begin():
-        case = await _visible_case(request, s)
+        case = await visible_case(request, s)
         contact = await s.get(Contact, case.contact_id) if case.contact_id else None
         events = await cases.case_events(s, case)
         talk = await messages.conversation(s, contact.id) if contact else []
@@ -120,6 +136,8 @@ async def case_page(request: web.Request) -> dict:
             talk = [m for m in talk if since <= _when(m) and (until is None or _when(m) < until)]
         files = await media_records.of_inbound_ids(s, _inbound_ids(talk))
         held = await safety.held_count(s, contact.id) if contact else 0
+        officers = await casework.officers_for(s, case)
+        owner = (await casework.owner_names(s, [case])).get(case.owner_id or 0)
         await staff.audit(s, user, "view_case", case.reference)
     return {
         "case": case,
@@ -132,6 +150,8 @@ async def case_page(request: web.Request) -> dict:
         "statuses": CaseStatus.ALL,
         "csrf": request[SESSION_KEY].csrf_token,
         "overdue": overdue(case, request),
+        "officers": officers,
+        "owner": owner,
     }
 
 
@@ -169,7 +189,7 @@ async def case_action(request: web.Request) -> web.StreamResponse:
     content = request.app[CONTENT]
     actor = f"staff:{user.username}"
     async with request.app[SESSIONMAKER]() as s, s.begin():
-        case = await _visible_case(request, s, action)
+        case = await visible_case(request, s, action)
         contact = await s.get(Contact, case.contact_id) if case.contact_id else None
         if action in ("acknowledge", "status"):
             status = CaseStatus.ACKNOWLEDGED if action == "acknowledge" else form.get("status")
