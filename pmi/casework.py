@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,3 +64,15 @@ async def owner_names(s: AsyncSession, rows: Sequence[Case]) -> dict[int, str]:
         return {}
     users = await s.execute(select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(ids)))
     return dict(users.tuples().all())
+
+
+async def set_next_step(
+    s: AsyncSession, case: Case, action: str, due_at: datetime, by: StaffUser
+) -> None:
+    """Record what must happen next and by when; on the timeline and in the audit log."""
+    if case.status not in OPEN:
+        raise CaseworkError("a closed case has no next step")
+    case.next_action, case.due_at, case.updated_at = action, due_at, utcnow()
+    detail = {"text": action, "due": due_at.isoformat(timespec="minutes")}
+    await cases.add_event(s, case, "next_step", detail, actor=f"staff:{by.username}")
+    await staff.audit(s, by, "case_next_step", case.reference, {"due": detail["due"]})

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from pmi.deadline_settings import DeadlineSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -279,6 +281,7 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     handoff: HandoffSettings = HandoffSettings()
     console: ConsoleSettings = ConsoleSettings()
+    deadlines: DeadlineSettings = DeadlineSettings()
     retention: RetentionSettings = RetentionSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
 

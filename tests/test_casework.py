@@ -1,16 +1,19 @@
-"""Case work: owners (assign, take, my cases, unassigned first), on both databases and
-through the console (CSRF, mission isolation)."""
+"""Case work: owners (assign, take, my cases, unassigned first), next steps and deadlines
+(overdue first, clock moved), on both databases and through the console (CSRF, isolation)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from bot.console.context import CLOCK
 from bot.keys import SESSIONMAKER
-from pmi import cases, casework, messages, staff
+from pmi import cases, casework, deadlines, messages, staff
+from pmi.deadline_settings import DeadlineSettings
 from pmi.missions import Missions
 from pmi.models import AuditEntry, Case, CaseEvent
 from pmi.settings import load_settings
@@ -169,3 +172,73 @@ async def test_staff_see_only_their_missions_officers(client) -> None:
         allow_redirects=False,
     )
     assert resp.status == 400
+
+
+# --- next step and deadlines -----------------------------------------------------------
+
+
+def test_deadlines_follow_priority_working_days_and_category() -> None:
+    settings = DeadlineSettings(categories={"trafficking": DeadlineSettings().urgent})
+    friday = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    normal = Case(priority="normal", category="unpaid_wages", created_at=friday, status="new")
+    urgent = Case(priority="urgent", category="emergency", created_at=friday, status="new")
+    trafficking = Case(priority="normal", category="trafficking", created_at=friday)
+    assert deadlines.first_due(normal, settings) == datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
+    assert deadlines.first_due(urgent, settings) == friday + timedelta(hours=1)
+    assert deadlines.first_due(trafficking, settings) == friday + timedelta(hours=1)
+    assert deadlines.follow_up_due(urgent, settings, friday) == friday + timedelta(hours=24)
+    assert deadlines.follow_up_due(normal, settings, friday) == friday + timedelta(days=7)
+    late = friday + timedelta(hours=2)
+    assert deadlines.is_overdue(urgent, settings, late)
+    assert not deadlines.is_overdue(normal, settings, late)
+    assert deadlines.overdue_first([normal, urgent], settings, late) == [urgent, normal]
+
+
+async def test_next_step_is_stored_on_the_timeline_and_audited(sessions, missions) -> None:
+    due = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    async with sessions() as s, s.begin():
+        case = await _case(s, missions, "w6", "MY", "Kuala Lumpur")
+        officer = await staff.create_user(s, "kl_e", PASSWORD, "mission", KL)
+        await casework.set_next_step(s, case, "Telepon agensi", due, officer)
+        await s.flush()
+        event = await s.scalar(select(CaseEvent).where(CaseEvent.kind == "next_step"))
+        entry = await s.scalar(select(AuditEntry).where(AuditEntry.action == "case_next_step"))
+        await s.refresh(case)
+    assert case.next_action == "Telepon agensi" and case.due_at == due
+    assert event is not None and event.detail["text"] == "Telepon agensi"
+    assert entry is not None and entry.target == case.reference
+
+
+async def test_overdue_cases_are_marked_and_listed_first_with_the_clock_moved(client) -> None:
+    late = await new_case(client, "MY", "Kuala Lumpur")
+    await login(client, "kl_staff")
+    token = await csrf_of(client, f"/console/cases/{late.reference}")
+    recent = await new_case(client, "MY", "Kuala Lumpur", category="passport_held")
+    resp = await client.post(
+        f"/console/cases/{late.reference}/next_step",
+        data={"csrf": token, "next_action": "Telepon majikan", "due": "2026-01-01T08:00"},
+        allow_redirects=False,
+    )
+    assert resp.status == 303
+    inbox = await (await client.get("/console/")).text()
+    assert inbox.index(late.reference) < inbox.index(recent.reference)
+    assert inbox.count("terlambat") == 1
+    client.app[CLOCK].offset = timedelta(days=30)  # every first contact is now late
+    assert (await (await client.get("/console/")).text()).count("terlambat") == 2
+    page = await (await client.get(f"/console/cases/{late.reference}")).text()
+    assert "Telepon majikan" in page and "2026-01-01 08:00 UTC" in page
+
+
+async def test_next_step_needs_csrf_and_the_case_s_mission(client) -> None:
+    taiwan = await new_case(client, "TW", "Taipei")
+    mine = await new_case(client, "MY", "Kuala Lumpur")
+    await login(client, "kl_staff")
+    form = {"next_action": "x"}
+    resp = await client.post(f"/console/cases/{mine.reference}/next_step", data=form)
+    assert resp.status == 403
+    form["csrf"] = await csrf_of(client, "/console/")
+    resp = await client.post(f"/console/cases/{taiwan.reference}/next_step", data=form)
+    assert resp.status == 404
+    async with client.app[SESSIONMAKER]() as s:
+        assert (await s.get(Case, taiwan.id)).next_action is None  # type: ignore[union-attr]
+        assert (await s.get(Case, mine.id)).next_action is None  # type: ignore[union-attr]

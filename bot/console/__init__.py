@@ -23,11 +23,12 @@ from bot.console import (
     views,
 )
 from bot.console.auth import SESSION_KEY, STAFF_KEY, console_middleware
-from bot.console.context import CONTENT, KEYS, PASSWORDS, ConsoleContent
+from bot.console.context import CLOCK, CONTENT, KEYS, PASSWORDS, ConsoleContent
 from bot.console.passwords import PasswordChecker
 from bot.keys import SETTINGS
 from pmi.console_keys import load_console_keys
 from pmi.corrections import load_intents
+from pmi.deadlines import Clock
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
@@ -69,6 +70,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
     )
     # Before aiohttp_jinja2's middleware, which computes the template context: the
     # session must be loaded by then.
+    app[CLOCK] = Clock()
     app.middlewares.append(console_middleware)
     app.cleanup_ctx.append(_resources)
     aiohttp_jinja2.setup(
@@ -96,6 +98,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         views.case_action,
     )
     r.add_post("/console/cases/{reference}/assign", casework.assign)
+    r.add_post("/console/cases/{reference}/next_step", casework.next_step)
     r.add_get("/console/conversations", views.conversations_page)
     r.add_get("/console/search", views.search_page)
     r.add_get("/console/conversations/{public_id:[0-9a-f]{32}}", views.conversation_page)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bot.console.passwords import PasswordChecker
 from pmi.console_keys import ConsoleKeys
+from pmi.deadlines import Clock
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
@@ -24,3 +25,4 @@ class ConsoleContent:
 CONTENT = web.AppKey("console_content", ConsoleContent)
 KEYS = web.AppKey("console_keys", ConsoleKeys)
 PASSWORDS = web.AppKey("password_checker", PasswordChecker)
+CLOCK = web.AppKey("console_clock", Clock)  # deadlines and overdue marks; tests move it

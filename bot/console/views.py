@@ -10,13 +10,14 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.console.auth import SESSION_KEY, STAFF_KEY
-from bot.console.context import CONTENT
+from bot.console.context import CLOCK, CONTENT
 from bot.keys import SESSIONMAKER, SETTINGS
 from pmi import (
     case_export,
     cases,
     casework,
     corrections,
+    deadlines,
     handoff,
     messages,
     safety,
@@ -74,6 +75,10 @@ def case_filters(request: web.Request) -> dict:
 
 
 def overdue(case: Case, request: web.Request) -> bool:
+    """Past the acknowledgement target, or past the due date of its next step."""
+    now = request.app[CLOCK].now()
+    if deadlines.is_overdue(case, request.app[SETTINGS].deadlines, now):
+        return True
     settings = request.app[SETTINGS].console
     if case.acknowledged_at is not None or case.status != CaseStatus.NEW:
         return False
@@ -82,7 +87,7 @@ def overdue(case: Case, request: web.Request) -> bool:
         if case.priority == Priority.URGENT
         else timedelta(hours=settings.target_normal_hours)
     )
-    return utcnow() - case.created_at > target
+    return now - case.created_at > target
 
 
 @aiohttp_jinja2.template("inbox.html")
@@ -95,14 +100,15 @@ async def inbox(request: web.Request) -> dict:
         counts = await cases.status_counts(s, scope(user))
         unassigned = await casework.unassigned_count(s, scope(user))
         owners = await casework.owner_names(s, rows)
+    late = {c.id for c in rows if overdue(c, request)}
     return {
+        "cases": sorted(rows, key=lambda c: c.id not in late),  # overdue first
         "unassigned": unassigned,
         "owners": owners,
-        "cases": rows,
         "counts": counts,
         "filters": request.query,
-        "overdue": {c.id for c in rows if overdue(c, request)},
-        "now": utcnow(),
+        "overdue": late,
+        "now": request.app[CLOCK].now(),
         "last_id": max((c.id for c in rows), default=0),
         "personal_export": case_export.may_export_personal_data(user),
     }
@@ -152,6 +158,7 @@ async def case_page(request: web.Request) -> dict:
         "overdue": overdue(case, request),
         "officers": officers,
         "owner": owner,
+        "due": deadlines.due(case, request.app[SETTINGS].deadlines),
     }
 
 
