@@ -122,6 +122,7 @@ class ContentSettings(_Section):
     missions_file: Path = Path("data/missions.yml")
     replies_file: Path = Path("data/replies.yml")
     case_labels_file: Path = Path("data/case_labels.yml")
+    case_outcomes_file: Path = Path("data/case_outcomes.yml")
     places_file: Path = Path("data/places.yml")
     emergency_lines_file: Path = Path("data/emergency_lines.yml")
     danger_lexicon_file: Path = Path("data/danger_lexicon.yml")
@@ -135,6 +136,7 @@ class ContentSettings(_Section):
         "missions_file",
         "replies_file",
         "case_labels_file",
+        "case_outcomes_file",
         "places_file",
         "emergency_lines_file",
         "danger_lexicon_file",

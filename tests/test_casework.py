@@ -16,6 +16,7 @@ from pmi import cases, casework, deadlines, messages, staff
 from pmi.deadline_settings import DeadlineSettings
 from pmi.missions import Missions
 from pmi.models import AuditEntry, Case, CaseEvent
+from pmi.outcomes import OutcomeError, Outcomes, close_case
 from pmi.settings import load_settings
 from tests.console_helpers import PASSWORD, console_client, csrf_of, login, new_case
 
@@ -242,3 +243,48 @@ async def test_next_step_needs_csrf_and_the_case_s_mission(client) -> None:
     async with client.app[SESSIONMAKER]() as s:
         assert (await s.get(Case, taiwan.id)).next_action is None  # type: ignore[union-attr]
         assert (await s.get(Case, mine.id)).next_action is None  # type: ignore[union-attr]
+
+
+# --- closing with an outcome -----------------------------------------------------------
+
+
+async def test_closing_needs_an_outcome_and_a_note(sessions, missions) -> None:
+    outcomes = Outcomes.load(load_settings().content.case_outcomes_file)
+    assert outcomes.label("wages_paid", "en") == "Wages paid"
+    async with sessions() as s, s.begin():
+        case = await _case(s, missions, "w7", "MY", "Kuala Lumpur")
+        officer = await staff.create_user(s, "kl_f", PASSWORD, "mission", KL)
+        for outcome, note in (("made_up", "done"), ("wages_paid", "  ")):
+            with pytest.raises(OutcomeError):
+                await close_case(s, case, outcomes, outcome, note, officer)
+        await close_case(s, case, outcomes, "wages_paid", "Gaji dibayar penuh", officer)
+        await s.flush()
+        event = await s.scalar(select(CaseEvent).where(CaseEvent.kind == "outcome"))
+    assert case.status == "closed"
+    assert event is not None and event.detail == {
+        "outcome": "wages_paid",
+        "text": "Gaji dibayar penuh",
+    }
+
+
+async def test_console_closes_only_with_an_outcome_and_csrf(client) -> None:
+    case = await new_case(client, "MY", "Kuala Lumpur")
+    taiwan = await new_case(client, "TW", "Taipei")
+    await login(client, "kl_staff")
+    token = await csrf_of(client, f"/console/cases/{case.reference}")
+    url = f"/console/cases/{case.reference}"
+    plain = await client.post(f"{url}/status", data={"csrf": token, "status": "closed"})
+    assert plain.status == 400
+    form = {"outcome": "repatriated", "note": "Pulang 2 Des"}
+    assert (await client.post(f"{url}/close", data=form)).status == 403
+    other = await client.post(
+        f"/console/cases/{taiwan.reference}/close", data={**form, "csrf": token}
+    )
+    assert other.status == 404
+    done = await client.post(f"{url}/close", data={**form, "csrf": token}, allow_redirects=False)
+    assert done.status == 303
+    page = await (await client.get(url)).text()
+    assert "[Dipulangkan ke Indonesia]" in page
+    async with client.app[SESSIONMAKER]() as s:
+        assert (await s.get(Case, case.id)).status == "closed"  # type: ignore[union-attr]
+        assert (await s.get(Case, taiwan.id)).status == "new"  # type: ignore[union-attr]

@@ -32,6 +32,7 @@ from pmi.deadlines import Clock
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
+from pmi.outcomes import Outcomes
 from pmi.settings import Settings
 
 HERE = Path(__file__).parent
@@ -45,6 +46,7 @@ async def _context(request: web.Request) -> dict:
         "csrf": session.csrf_token if session else None,
         "labels": request.app[CONTENT].labels,
         "missions": request.app[CONTENT].missions,
+        "outcomes": request.app[CONTENT].outcomes,
     }
 
 
@@ -67,6 +69,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         CaseLabels.load(content.case_labels_file),
         Replies.load(content.replies_file),
         load_intents(content.domain_dir),
+        Outcomes.load(content.case_outcomes_file),
     )
     # Before aiohttp_jinja2's middleware, which computes the template context: the
     # session must be loaded by then.
@@ -99,6 +102,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
     )
     r.add_post("/console/cases/{reference}/assign", casework.assign)
     r.add_post("/console/cases/{reference}/next_step", casework.next_step)
+    r.add_post("/console/cases/{reference}/close", casework.close)
     r.add_get("/console/conversations", views.conversations_page)
     r.add_get("/console/search", views.search_page)
     r.add_get("/console/conversations/{public_id:[0-9a-f]{32}}", views.conversation_page)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.console.auth import STAFF_KEY
-from bot.console.context import CLOCK
+from bot.console.context import CLOCK, CONTENT
 from bot.console.views import visible_case
 from bot.keys import SESSIONMAKER, SETTINGS
-from pmi import casework, deadlines
-from pmi.models import StaffUser
+from pmi import cases, casework, deadlines, outcomes
+from pmi.models import CaseStatus, StaffUser
 
 
 async def assign(request: web.Request) -> web.StreamResponse:
@@ -55,4 +55,27 @@ async def next_step(request: web.Request) -> web.StreamResponse:
             await casework.set_next_step(s, case, action, due_at, user)
         except casework.CaseworkError as error:
             raise web.HTTPConflict(text=str(error)) from None
+    raise web.HTTPSeeOther(f"/console/cases/{case.reference}")
+
+
+async def close(request: web.Request) -> web.StreamResponse:
+    """Close the case with an outcome from the list and a closing note."""
+    user = request[STAFF_KEY]
+    form = await request.post()
+    content = request.app[CONTENT]
+    async with request.app[SESSIONMAKER]() as s, s.begin():
+        case = await visible_case(request, s, "close")
+        notice = cases.status_notice(case, CaseStatus.CLOSED, content.labels, content.replies)
+        try:
+            await outcomes.close_case(
+                s,
+                case,
+                content.outcomes,
+                str(form.get("outcome", "")),
+                str(form.get("note", "")),
+                user,
+                notice,
+            )
+        except outcomes.OutcomeError as error:
+            raise web.HTTPBadRequest(text=str(error)) from None
     raise web.HTTPSeeOther(f"/console/cases/{case.reference}")

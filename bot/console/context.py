@@ -12,6 +12,7 @@ from pmi.deadlines import Clock
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
+from pmi.outcomes import Outcomes
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class ConsoleContent:
     labels: CaseLabels
     replies: Replies
     intents: tuple[str, ...]  # the Rasa domain's intents, for corrections and search
+    outcomes: Outcomes  # how a case may end (closing requires one)
 
 
 CONTENT = web.AppKey("console_content", ConsoleContent)

@@ -202,6 +202,8 @@ async def case_action(request: web.Request) -> web.StreamResponse:
             status = CaseStatus.ACKNOWLEDGED if action == "acknowledge" else form.get("status")
             if status not in CaseStatus.ALL:
                 raise web.HTTPBadRequest(text="unknown status")
+            if status == CaseStatus.CLOSED:
+                raise web.HTTPBadRequest(text="closing needs an outcome: use the close form")
             notice = cases.status_notice(case, str(status), content.labels, content.replies)
             await cases.change_status(s, case, str(status), actor, notice)
         elif action == "note":
