@@ -286,14 +286,14 @@ async def visible_cases(
     filters: dict[str, Any],
     limit: int = 200,
 ) -> Sequence[Case]:
-    """Cases for the inbox: urgent and unacknowledged first, then the newest.
+    """Cases for the inbox: urgent and unacknowledged first, then unassigned, then newest.
 
     `mission_code` restricts to one mission (mission staff); None shows all.
     """
     query = select(Case)
     if mission_code is not None:
         query = query.where(Case.mission_code == mission_code)
-    for key in ("status", "priority", "mission_code", "country", "category"):
+    for key in ("status", "priority", "mission_code", "country", "category", "owner_id"):
         if filters.get(key):
             query = query.where(getattr(Case, key) == filters[key])
     if filters.get("since"):
@@ -301,7 +301,9 @@ async def visible_cases(
     if filters.get("until"):
         query = query.where(Case.created_at < filters["until"])
     urgent_first = (Case.priority == Priority.URGENT) & Case.acknowledged_at.is_(None)
-    query = query.order_by(urgent_first.desc(), Case.created_at.desc()).limit(limit)
+    unassigned = Case.owner_id.is_(None) & Case.status.in_(OPEN)
+    order = (urgent_first.desc(), unassigned.desc(), Case.created_at.desc())
+    query = query.order_by(*order).limit(limit)
     return (await s.scalars(query)).all()
 
 

@@ -208,6 +208,11 @@ class Case(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_alert_at: Mapped[datetime | None] = mapped_column(Timestamp)
     alert_count: Mapped[int] = mapped_column(Integer, default=0)
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), index=True
+    )
+    next_action: Mapped[str | None] = mapped_column(String(500))
+    due_at: Mapped[datetime | None] = mapped_column(Timestamp, index=True)
 
 
 class CaseEvent(Base):

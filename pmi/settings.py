@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from pmi.deadline_settings import DeadlineSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -120,6 +122,7 @@ class ContentSettings(_Section):
     missions_file: Path = Path("data/missions.yml")
     replies_file: Path = Path("data/replies.yml")
     case_labels_file: Path = Path("data/case_labels.yml")
+    case_outcomes_file: Path = Path("data/case_outcomes.yml")
     places_file: Path = Path("data/places.yml")
     emergency_lines_file: Path = Path("data/emergency_lines.yml")
     danger_lexicon_file: Path = Path("data/danger_lexicon.yml")
@@ -133,6 +136,7 @@ class ContentSettings(_Section):
         "missions_file",
         "replies_file",
         "case_labels_file",
+        "case_outcomes_file",
         "places_file",
         "emergency_lines_file",
         "danger_lexicon_file",
@@ -279,6 +283,7 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     handoff: HandoffSettings = HandoffSettings()
     console: ConsoleSettings = ConsoleSettings()
+    deadlines: DeadlineSettings = DeadlineSettings()
     retention: RetentionSettings = RetentionSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
 

@@ -13,6 +13,7 @@ from bot.console import (
     account,
     announcements,
     audit,
+    casework,
     corrections,
     dashboard,
     export,
@@ -22,14 +23,16 @@ from bot.console import (
     views,
 )
 from bot.console.auth import SESSION_KEY, STAFF_KEY, console_middleware
-from bot.console.context import CONTENT, KEYS, PASSWORDS, ConsoleContent
+from bot.console.context import CLOCK, CONTENT, KEYS, PASSWORDS, ConsoleContent
 from bot.console.passwords import PasswordChecker
 from bot.keys import SETTINGS
 from pmi.console_keys import load_console_keys
 from pmi.corrections import load_intents
+from pmi.deadlines import Clock
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
+from pmi.outcomes import Outcomes
 from pmi.settings import Settings
 
 HERE = Path(__file__).parent
@@ -43,6 +46,7 @@ async def _context(request: web.Request) -> dict:
         "csrf": session.csrf_token if session else None,
         "labels": request.app[CONTENT].labels,
         "missions": request.app[CONTENT].missions,
+        "outcomes": request.app[CONTENT].outcomes,
     }
 
 
@@ -65,9 +69,11 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         CaseLabels.load(content.case_labels_file),
         Replies.load(content.replies_file),
         load_intents(content.domain_dir),
+        Outcomes.load(content.case_outcomes_file),
     )
     # Before aiohttp_jinja2's middleware, which computes the template context: the
     # session must be loaded by then.
+    app[CLOCK] = Clock()
     app.middlewares.append(console_middleware)
     app.cleanup_ctx.append(_resources)
     aiohttp_jinja2.setup(
@@ -94,6 +100,9 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         "/console/cases/{reference}/{action:acknowledge|status|note|message|takeover|release|release_held}",
         views.case_action,
     )
+    r.add_post("/console/cases/{reference}/assign", casework.assign)
+    r.add_post("/console/cases/{reference}/next_step", casework.next_step)
+    r.add_post("/console/cases/{reference}/close", casework.close)
     r.add_get("/console/conversations", views.conversations_page)
     r.add_get("/console/search", views.search_page)
     r.add_get("/console/conversations/{public_id:[0-9a-f]{32}}", views.conversation_page)

@@ -8,9 +8,11 @@ from aiohttp import web
 
 from bot.console.passwords import PasswordChecker
 from pmi.console_keys import ConsoleKeys
+from pmi.deadlines import Clock
 from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
+from pmi.outcomes import Outcomes
 
 
 @dataclass(frozen=True)
@@ -19,8 +21,10 @@ class ConsoleContent:
     labels: CaseLabels
     replies: Replies
     intents: tuple[str, ...]  # the Rasa domain's intents, for corrections and search
+    outcomes: Outcomes  # how a case may end (closing requires one)
 
 
 CONTENT = web.AppKey("console_content", ConsoleContent)
 KEYS = web.AppKey("console_keys", ConsoleKeys)
 PASSWORDS = web.AppKey("password_checker", PasswordChecker)
+CLOCK = web.AppKey("console_clock", Clock)  # deadlines and overdue marks; tests move it

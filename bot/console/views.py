@@ -10,9 +10,20 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.console.auth import SESSION_KEY, STAFF_KEY
-from bot.console.context import CONTENT
+from bot.console.context import CLOCK, CONTENT
 from bot.keys import SESSIONMAKER, SETTINGS
-from pmi import case_export, cases, corrections, handoff, messages, safety, staff, transcripts
+from pmi import (
+    case_export,
+    cases,
+    casework,
+    corrections,
+    deadlines,
+    handoff,
+    messages,
+    safety,
+    staff,
+    transcripts,
+)
 from pmi import media as media_records
 from pmi.db import utcnow
 from pmi.models import (
@@ -58,10 +69,16 @@ def case_filters(request: web.Request) -> dict:
             continue
         moment = datetime.combine(day, time(), tzinfo=utcnow().tzinfo)
         filters[key] = moment + timedelta(days=1) if key == "until" else moment
+    if q.get("mine") == "1" and STAFF_KEY in request:
+        filters["owner_id"] = request[STAFF_KEY].id
     return filters
 
 
 def overdue(case: Case, request: web.Request) -> bool:
+    """Past the acknowledgement target, or past the due date of its next step."""
+    now = request.app[CLOCK].now()
+    if deadlines.is_overdue(case, request.app[SETTINGS].deadlines, now):
+        return True
     settings = request.app[SETTINGS].console
     if case.acknowledged_at is not None or case.status != CaseStatus.NEW:
         return False
@@ -70,7 +87,7 @@ def overdue(case: Case, request: web.Request) -> bool:
         if case.priority == Priority.URGENT
         else timedelta(hours=settings.target_normal_hours)
     )
-    return utcnow() - case.created_at > target
+    return now - case.created_at > target
 
 
 @aiohttp_jinja2.template("inbox.html")
@@ -81,18 +98,23 @@ async def inbox(request: web.Request) -> dict:
     async with request.app[SESSIONMAKER]() as s:
         rows = await cases.visible_cases(s, mission_code=scope(user), filters=filters)
         counts = await cases.status_counts(s, scope(user))
+        unassigned = await casework.unassigned_count(s, scope(user))
+        owners = await casework.owner_names(s, rows)
+    late = {c.id for c in rows if overdue(c, request)}
     return {
-        "cases": rows,
+        "cases": sorted(rows, key=lambda c: c.id not in late),  # overdue first
+        "unassigned": unassigned,
+        "owners": owners,
         "counts": counts,
         "filters": request.query,
-        "overdue": {c.id for c in rows if overdue(c, request)},
-        "now": utcnow(),
+        "overdue": late,
+        "now": request.app[CLOCK].now(),
         "last_id": max((c.id for c in rows), default=0),
         "personal_export": case_export.may_export_personal_data(user),
     }
 
 
-async def _visible_case(request: web.Request, s: AsyncSession, action: str = "view") -> Case:
+async def visible_case(request: web.Request, s: AsyncSession, action: str = "view") -> Case:
     """The case of the URL if this user may see it; otherwise 404, and the attempt is logged."""
     user = request[STAFF_KEY]
     reference = request.match_info["reference"].upper()
@@ -110,7 +132,7 @@ async def case_page(request: web.Request) -> dict:
     """One case: the form's data, the conversation, the timeline and the actions."""
     user = request[STAFF_KEY]
     async with request.app[SESSIONMAKER]() as s, s.begin():
-        case = await _visible_case(request, s)
+        case = await visible_case(request, s)
         contact = await s.get(Contact, case.contact_id) if case.contact_id else None
         events = await cases.case_events(s, case)
         talk = await messages.conversation(s, contact.id) if contact else []
@@ -120,6 +142,8 @@ async def case_page(request: web.Request) -> dict:
             talk = [m for m in talk if since <= _when(m) and (until is None or _when(m) < until)]
         files = await media_records.of_inbound_ids(s, _inbound_ids(talk))
         held = await safety.held_count(s, contact.id) if contact else 0
+        officers = await casework.officers_for(s, case)
+        owner = (await casework.owner_names(s, [case])).get(case.owner_id or 0)
         await staff.audit(s, user, "view_case", case.reference)
     return {
         "case": case,
@@ -132,6 +156,9 @@ async def case_page(request: web.Request) -> dict:
         "statuses": CaseStatus.ALL,
         "csrf": request[SESSION_KEY].csrf_token,
         "overdue": overdue(case, request),
+        "officers": officers,
+        "owner": owner,
+        "due": deadlines.due(case, request.app[SETTINGS].deadlines),
     }
 
 
@@ -169,12 +196,14 @@ async def case_action(request: web.Request) -> web.StreamResponse:
     content = request.app[CONTENT]
     actor = f"staff:{user.username}"
     async with request.app[SESSIONMAKER]() as s, s.begin():
-        case = await _visible_case(request, s, action)
+        case = await visible_case(request, s, action)
         contact = await s.get(Contact, case.contact_id) if case.contact_id else None
         if action in ("acknowledge", "status"):
             status = CaseStatus.ACKNOWLEDGED if action == "acknowledge" else form.get("status")
             if status not in CaseStatus.ALL:
                 raise web.HTTPBadRequest(text="unknown status")
+            if status == CaseStatus.CLOSED:
+                raise web.HTTPBadRequest(text="closing needs an outcome: use the close form")
             notice = cases.status_notice(case, str(status), content.labels, content.replies)
             await cases.change_status(s, case, str(status), actor, notice)
         elif action == "note":
