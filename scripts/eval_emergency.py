@@ -1,8 +1,11 @@
 """`make eval-emergency`: the emergency triage on realistic emergencies and look-alikes.
 
 Sets (YAML, `items` of text / label / category / lang):
-- `tests/nlu/emergency_holdout_v7.yml`: held out, written separately (2026-12-02) after v6
+- `tests/nlu/emergency_holdout_v8.yml`: held out, written separately (2026-12-02) after v7
   was spent, never read, trained or tuned on; the targets are measured on it;
+- `tests/nlu/emergency_holdout_v7.yml`: written separately after v6 and measured once as
+  held out (in `history`); its texts were never read; its recall by language chose what
+  development set 5 covers;
 - `tests/nlu/emergency_holdout_v6.yml`: written separately after v5 and measured once as
   held out (in `history`); its texts were never read; its recall by language and category
   chose what development set 4 covers;
@@ -31,6 +34,8 @@ Sets (YAML, `items` of text / label / category / lang):
   ways, and sad, tired or grieving workers who are safe (`--dev dev3` lists its misses);
 - `tests/nlu/emergency_dev4.yml`: development set 4 (2026-12-02), written after v6's recall
   by language and category (texts unread): Javanese, formal Indonesian, English.
+- `tests/nlu/emergency_dev5.yml`: development set 5 (2026-12-02), written after v7's recall
+  by language (texts unread): English and Malaysian Malay.
 - `tests/nlu/emergency_dev5.yml`: development set 5 (2026-12-02), written after v7's recall
   by language and category (texts unread): English and Malaysian Malay, sexual abuse,
   trafficking, co-worker death, tired and quarantined workers.
@@ -61,7 +66,8 @@ from devtools.model import MODELS, RASA_BIN, ROOT, ensure_model, rasa_env
 
 BASELINE = "054845c"  # the last commit of the lexicon-override design
 SETS = {
-    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v7.yml",
+    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v8.yml",
+    "holdout_v7_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v7.yml",
     "holdout_v6_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v6.yml",
     "holdout_v5_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v5.yml",
     "holdout_v4_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v4.yml",
@@ -73,6 +79,7 @@ SETS = {
     "dev2": ROOT / "tests" / "nlu" / "emergency_dev2.yml",
     "dev3": ROOT / "tests" / "nlu" / "emergency_dev3.yml",
     "dev4": ROOT / "tests" / "nlu" / "emergency_dev4.yml",
+    "dev5": ROOT / "tests" / "nlu" / "emergency_dev5.yml",
     "dev5": ROOT / "tests" / "nlu" / "emergency_dev5.yml",
 }
 # The runs of the earlier held-out sets while they were still held out (2026-12-02).
