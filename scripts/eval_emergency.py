@@ -80,7 +80,6 @@ SETS = {
     "dev3": ROOT / "tests" / "nlu" / "emergency_dev3.yml",
     "dev4": ROOT / "tests" / "nlu" / "emergency_dev4.yml",
     "dev5": ROOT / "tests" / "nlu" / "emergency_dev5.yml",
-    "dev5": ROOT / "tests" / "nlu" / "emergency_dev5.yml",
 }
 # The runs of the earlier held-out sets while they were still held out (2026-12-02).
 HISTORY = [
