@@ -35,8 +35,6 @@ Sets (YAML, `items` of text / label / category / lang):
 - `tests/nlu/emergency_dev4.yml`: development set 4 (2026-12-02), written after v6's recall
   by language and category (texts unread): Javanese, formal Indonesian, English.
 - `tests/nlu/emergency_dev5.yml`: development set 5 (2026-12-02), written after v7's recall
-  by language (texts unread): English and Malaysian Malay.
-- `tests/nlu/emergency_dev5.yml`: development set 5 (2026-12-02), written after v7's recall
   by language and category (texts unread): English and Malaysian Malay, sexual abuse,
   trafficking, co-worker death, tired and quarantined workers.
 
