@@ -7,25 +7,16 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from playwright.async_api import expect
 
-from bot.app import create_app
 from bot.console.context import CLOCK
-from bot.keys import SESSIONMAKER
-from devtools.net import free_port
-from pmi import staff
-from tests.console_helpers import PASSWORD, browser_login, enable_totp, new_case
-from tests.support import make_settings
+from tests.console_helpers import browser_login, console_client, new_case
 
 
 @pytest.fixture
 async def console(app_db: str) -> AsyncIterator[TestClient]:
-    app = create_app(make_settings(app_db, f"http://127.0.0.1:{free_port()}"))
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        async with client.app[SESSIONMAKER]() as s, s.begin():
-            await staff.create_user(s, "kl_staff", PASSWORD, "mission", "KBRI-KUALA-LUMPUR")
-        await enable_totp(client.app, "kl_staff")
+    async with console_client(app_db) as client:
         yield client
 
 
