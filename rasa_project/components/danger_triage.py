@@ -53,6 +53,9 @@ from pmi.danger import (
 logger = logging.getLogger(__name__)
 FILE = "danger_lexicon.json"
 FALLBACK = "nlu_fallback"
+# A rule that knows what a message asks may overrule these readings: "kalau nanti majikan pukul
+# saya, lapor ke mana?" is a question before departure, not a complaint to file now.
+OVERRULABLE = {*DANGER_INTENTS, FALLBACK, "file_complaint"}
 FORCED = {CLEAR: EMERGENCY_INTENT, SELF_HARM: SELF_HARM_INTENT, POSSIBLE: POSSIBLE_INTENT}
 
 
@@ -132,7 +135,7 @@ class DangerTriage(GraphComponent, IntentClassifier):
         message.set("triage", output, add_to_output=True)
         forced_name = FORCED.get(decision.level)
         current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-        unsure = current in DANGER_INTENTS or current == FALLBACK
+        unsure = current in OVERRULABLE
         if forced_name is not None:
             chosen = {INTENT_NAME_KEY: forced_name, PREDICTED_CONFIDENCE_KEY: 1.0}
         elif decision.intent is not None and unsure:
