@@ -1,4 +1,4 @@
-"""Case work: who owns a case (assign, take, "my cases") and the officers who may own it."""
+"""Case work: who owns a case (assign, take, "my cases"), its next step, and its transfer."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pmi import cases, staff
+from pmi import cases, messages, staff
 from pmi.cases import OPEN
 from pmi.db import utcnow
+from pmi.missions import Mission
 from pmi.models import Case, Role, StaffUser
+
+MAX_REASON = 1000
 
 
 class CaseworkError(ValueError):
@@ -76,3 +79,31 @@ async def set_next_step(
     detail = {"text": action, "due": due_at.isoformat(timespec="minutes")}
     await cases.add_event(s, case, "next_step", detail, actor=f"staff:{by.username}")
     await staff.audit(s, by, "case_next_step", case.reference, {"due": detail["due"]})
+
+
+async def transfer(
+    s: AsyncSession, case: Case, to: Mission, reason: str, by: StaffUser, notice: str | None
+) -> str:
+    """Move the case to another mission (the worker moved, or a wrong country or city).
+
+    The old mission loses it at once (its staff get 404), the new one is alerted, the owner is
+    cleared (an officer of the old mission may not own it), and the worker is told through the
+    outbox, where `pmi.safety` holds the notice when her chat is not safe. Returns the old code.
+    """
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise CaseworkError(f"a reason of 1-{MAX_REASON} characters is required")
+    if case.status not in OPEN:
+        raise CaseworkError("a closed case is not transferred")
+    old = case.mission_code
+    if to.code == old:
+        raise CaseworkError("the case is already with this mission")
+    case.mission_code, case.owner_id, case.updated_at = to.code, None, utcnow()
+    detail = {"from": old, "to": to.code, "text": reason}
+    actor = f"staff:{by.username}"
+    await cases.add_event(s, case, "transfer", detail, actor=actor)
+    await cases.queue_alert(s, case, to.code, "rerouted")
+    await staff.audit(s, by, "case_transfer", case.reference, detail)
+    if notice and case.contact_id is not None:
+        await messages.add_outbound(s, case.contact_id, notice, kind="case")
+    return old

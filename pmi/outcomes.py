@@ -55,6 +55,7 @@ async def close_case(
     if case.status not in OPEN and case.status != CaseStatus.RESOLVED:
         raise OutcomeError("the case is already closed")
     actor = f"staff:{by.username}"
+    case.outcome = outcome
     await cases.add_event(s, case, "outcome", {"outcome": outcome, "text": note}, actor=actor)
     await cases.change_status(s, case, CaseStatus.CLOSED, actor, notice)
     await staff.audit(s, by, "case_close", case.reference, {"outcome": outcome})

@@ -123,6 +123,7 @@ class ContentSettings(_Section):
     replies_file: Path = Path("data/replies.yml")
     case_labels_file: Path = Path("data/case_labels.yml")
     case_outcomes_file: Path = Path("data/case_outcomes.yml")
+    referral_bodies_file: Path = Path("data/referral_bodies.yml")
     places_file: Path = Path("data/places.yml")
     emergency_lines_file: Path = Path("data/emergency_lines.yml")
     danger_lexicon_file: Path = Path("data/danger_lexicon.yml")
@@ -137,6 +138,7 @@ class ContentSettings(_Section):
         "replies_file",
         "case_labels_file",
         "case_outcomes_file",
+        "referral_bodies_file",
         "places_file",
         "emergency_lines_file",
         "danger_lexicon_file",

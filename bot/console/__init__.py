@@ -33,6 +33,7 @@ from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
 from pmi.outcomes import Outcomes
+from pmi.referrals import ReferralBodies
 from pmi.settings import Settings
 
 HERE = Path(__file__).parent
@@ -47,6 +48,7 @@ async def _context(request: web.Request) -> dict:
         "labels": request.app[CONTENT].labels,
         "missions": request.app[CONTENT].missions,
         "outcomes": request.app[CONTENT].outcomes,
+        "referrals": request.app[CONTENT].referrals,
     }
 
 
@@ -70,6 +72,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         Replies.load(content.replies_file),
         load_intents(content.domain_dir),
         Outcomes.load(content.case_outcomes_file),
+        ReferralBodies.load(content.referral_bodies_file),
     )
     # Before aiohttp_jinja2's middleware, which computes the template context: the
     # session must be loaded by then.
@@ -103,6 +106,8 @@ def setup_console(app: web.Application, settings: Settings) -> None:
     r.add_post("/console/cases/{reference}/assign", casework.assign)
     r.add_post("/console/cases/{reference}/next_step", casework.next_step)
     r.add_post("/console/cases/{reference}/close", casework.close)
+    r.add_post("/console/cases/{reference}/transfer", casework.transfer)
+    r.add_post("/console/cases/{reference}/refer", casework.refer)
     r.add_get("/console/conversations", views.conversations_page)
     r.add_get("/console/search", views.search_page)
     r.add_get("/console/conversations/{public_id:[0-9a-f]{32}}", views.conversation_page)

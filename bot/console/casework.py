@@ -1,17 +1,19 @@
-"""Case work views: assign a case to an officer of its mission, or take it."""
+"""Case work views: owner, next step, closing, transfer to another mission and referral."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
 from bot.console.auth import STAFF_KEY
 from bot.console.context import CLOCK, CONTENT
-from bot.console.views import visible_case
+from bot.console.views import scope, visible_case
 from bot.keys import SESSIONMAKER, SETTINGS
-from pmi import cases, casework, deadlines, outcomes
+from pmi import cases, casework, deadlines, outcomes, referrals
 from pmi.models import CaseStatus, StaffUser
+
+REFERRAL_FOLLOW_UP = timedelta(days=7)  # when to check a referral's outcome, unless typed
 
 
 async def assign(request: web.Request) -> web.StreamResponse:
@@ -77,5 +79,65 @@ async def close(request: web.Request) -> web.StreamResponse:
                 notice,
             )
         except outcomes.OutcomeError as error:
+            raise web.HTTPBadRequest(text=str(error)) from None
+    raise web.HTTPSeeOther(f"/console/cases/{case.reference}")
+
+
+async def transfer(request: web.Request) -> web.StreamResponse:
+    """Move the case to another mission with a reason; the old mission loses it."""
+    user = request[STAFF_KEY]
+    form = await request.post()
+    content = request.app[CONTENT]
+    target = content.missions.by_code.get(str(form.get("mission", "")))
+    if target is None:
+        raise web.HTTPBadRequest(text="choose a mission from the list")
+    async with request.app[SESSIONMAKER]() as s, s.begin():
+        case = await visible_case(request, s, "transfer")
+        notice = content.replies.get("case_transferred", case.language).format(
+            reference=case.reference, mission=target.name
+        )
+        try:
+            await casework.transfer(s, case, target, str(form.get("reason", "")), user, notice)
+        except casework.CaseworkError as error:
+            raise web.HTTPBadRequest(text=str(error)) from None
+    if scope(user) is not None and scope(user) != target.code:
+        raise web.HTTPSeeOther("/console/?transferred=" + case.reference)  # no longer theirs
+    raise web.HTTPSeeOther(f"/console/cases/{case.reference}")
+
+
+def _follow_up(value: str, now: datetime) -> datetime:
+    """The follow-up date typed (`YYYY-MM-DD`, end of that day UTC), or a week from now."""
+    if not value:
+        return now + REFERRAL_FOLLOW_UP
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise web.HTTPBadRequest(text="follow-up date: YYYY-MM-DD") from None
+    if day.date() < now.date():
+        raise web.HTTPBadRequest(text="follow-up date is in the past")
+    return day.replace(hour=23, minute=59)
+
+
+async def refer(request: web.Request) -> web.StreamResponse:
+    """Refer the case to a domestic authority, with its reference number and a follow-up date."""
+    user = request[STAFF_KEY]
+    form = await request.post()
+    content = request.app[CONTENT]
+    now = request.app[CLOCK].now()
+    referral = referrals.Referral(
+        body=str(form.get("body", "")),
+        province=str(form.get("province", "")) or None,
+        reference=str(form.get("reference", "")).strip(),
+        follow_up=_follow_up(str(form.get("follow_up", "")).strip(), now),
+        note=str(form.get("note", "")),
+    )
+    async with request.app[SESSIONMAKER]() as s, s.begin():
+        case = await visible_case(request, s, "refer")
+        notice = cases.status_notice(case, CaseStatus.REFERRED, content.labels, content.replies)
+        if case.status == CaseStatus.REFERRED:
+            notice = None  # an update of the referral: the worker was told already
+        try:
+            await referrals.refer(s, case, content.referrals, referral, user, notice)
+        except referrals.ReferralError as error:
             raise web.HTTPBadRequest(text=str(error)) from None
     raise web.HTTPSeeOther(f"/console/cases/{case.reference}")

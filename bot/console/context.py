@@ -13,6 +13,7 @@ from pmi.knowledge import Replies
 from pmi.labels import CaseLabels
 from pmi.missions import Missions
 from pmi.outcomes import Outcomes
+from pmi.referrals import ReferralBodies
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ConsoleContent:
     replies: Replies
     intents: tuple[str, ...]  # the Rasa domain's intents, for corrections and search
     outcomes: Outcomes  # how a case may end (closing requires one)
+    referrals: ReferralBodies  # domestic authorities a case may be referred to
 
 
 CONTENT = web.AppKey("console_content", ConsoleContent)
