@@ -124,6 +124,7 @@ class ContentSettings(_Section):
     case_labels_file: Path = Path("data/case_labels.yml")
     case_outcomes_file: Path = Path("data/case_outcomes.yml")
     referral_bodies_file: Path = Path("data/referral_bodies.yml")
+    canned_replies_file: Path = Path("data/canned_replies.yml")
     places_file: Path = Path("data/places.yml")
     emergency_lines_file: Path = Path("data/emergency_lines.yml")
     danger_lexicon_file: Path = Path("data/danger_lexicon.yml")
@@ -139,6 +140,7 @@ class ContentSettings(_Section):
         "case_labels_file",
         "case_outcomes_file",
         "referral_bodies_file",
+        "canned_replies_file",
         "places_file",
         "emergency_lines_file",
         "danger_lexicon_file",

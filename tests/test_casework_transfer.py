@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.console.context import CLOCK
 from bot.keys import SESSIONMAKER
 from pmi import cases, casework, messages, referrals, safety, staff
+from pmi.canned import CannedReplies
 from pmi.missions import Missions
 from pmi.models import (
     AuditEntry,
@@ -219,3 +220,40 @@ async def test_console_referral_with_a_follow_up_date(client) -> None:
     assert stored is not None and stored.status == "referred"
     assert stored.due_at is not None
     assert timedelta(days=7) <= stored.due_at - now < timedelta(days=7, minutes=1)
+
+
+# --- canned replies --------------------------------------------------------------------
+
+
+def test_every_canned_reply_has_all_languages_and_only_known_placeholders() -> None:
+    canned = CannedReplies.load(CONTENT.canned_replies_file)
+    for reply in canned.replies.values():
+        assert set(reply.texts) == {"id", "en", "ms"}, reply.id
+        for text in reply.texts.values():
+            rendered = text.replace("{reference}", "R").replace("{mission}", "M")
+            assert "{" not in rendered and "}" not in rendered, reply.id
+    assert canned.unfilled("tanggal [tanggal], catatan [lihat lampiran]") == ["[tanggal]"]
+
+
+async def test_a_canned_reply_comes_in_the_worker_s_language_and_needs_its_blanks_filled(
+    client,
+) -> None:
+    case = await new_case(client, "MY", "Kuala Lumpur")  # an English-speaking worker
+    await login(client, "kl_staff")
+    url = f"/console/cases/{case.reference}"
+    page = await (await client.get(f"{url}?canned=received")).text()
+    draft = page.split('aria-label="Pesan ke pekerja" placeholder="Pesan ke pekerja">')[1]
+    draft = draft.split("</textarea>")[0]
+    assert draft.startswith(f"We have received report {case.reference}")
+    assert "KBRI Kuala Lumpur" in draft and "[date]" in draft
+    token = await csrf_of(client, url)
+    refused = await client.post(f"{url}/message", data={"csrf": token, "text": draft})
+    assert refused.status == 400 and "[date]" in await refused.text()
+    filled = draft.replace("[date]", "5 December")
+    sent = await client.post(
+        f"{url}/message", data={"csrf": token, "text": filled}, allow_redirects=False
+    )
+    assert sent.status == 303
+    async with client.app[SESSIONMAKER]() as s:
+        texts = (await s.scalars(select(OutboundMessage.text))).all()
+    assert filled in texts

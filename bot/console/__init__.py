@@ -26,6 +26,7 @@ from bot.console.auth import SESSION_KEY, STAFF_KEY, console_middleware
 from bot.console.context import CLOCK, CONTENT, KEYS, PASSWORDS, ConsoleContent
 from bot.console.passwords import PasswordChecker
 from bot.keys import SETTINGS
+from pmi.canned import CannedReplies
 from pmi.console_keys import load_console_keys
 from pmi.corrections import load_intents
 from pmi.deadlines import Clock
@@ -73,6 +74,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         load_intents(content.domain_dir),
         Outcomes.load(content.case_outcomes_file),
         ReferralBodies.load(content.referral_bodies_file),
+        CannedReplies.load(content.canned_replies_file, settings.language.fallbacks),
     )
     # Before aiohttp_jinja2's middleware, which computes the template context: the
     # session must be loaded by then.

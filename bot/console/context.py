@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.console.passwords import PasswordChecker
+from pmi.canned import CannedReplies
 from pmi.console_keys import ConsoleKeys
 from pmi.deadlines import Clock
 from pmi.knowledge import Replies
@@ -24,6 +25,7 @@ class ConsoleContent:
     intents: tuple[str, ...]  # the Rasa domain's intents, for corrections and search
     outcomes: Outcomes  # how a case may end (closing requires one)
     referrals: ReferralBodies  # domestic authorities a case may be referred to
+    canned: CannedReplies  # replies staff pick, in the worker's language
 
 
 CONTENT = web.AppKey("console_content", ConsoleContent)

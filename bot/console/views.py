@@ -159,7 +159,18 @@ async def case_page(request: web.Request) -> dict:
         "officers": officers,
         "owner": owner,
         "due": deadlines.due(case, request.app[SETTINGS].deadlines),
+        "canned": request.app[CONTENT].canned,
+        "draft": _draft(request, case),
     }
+
+
+def _draft(request: web.Request, case: Case) -> str:
+    """The canned reply chosen (`?canned=ID`), in the worker's language, ready to edit."""
+    missions = request.app[CONTENT].missions
+    mission = missions.by_code.get(case.mission_code)
+    name = mission.name if mission else case.mission_code
+    chosen = request.query.get("canned", "")
+    return request.app[CONTENT].canned.render(chosen, case.language, case.reference, name) or ""
 
 
 def _when(message: InboundMessage | OutboundMessage) -> datetime:
@@ -210,6 +221,8 @@ async def case_action(request: web.Request) -> web.StreamResponse:
             await cases.add_event(s, case, "note", {"text": _text(form)}, actor=actor)
         elif action == "message":
             text = _text(form)
+            if blanks := content.canned.unfilled(text):
+                raise web.HTTPBadRequest(text="fill in the blanks first: " + ", ".join(blanks))
             if contact is None:
                 raise web.HTTPConflict(text="the worker's chat no longer exists")
             override = _override(form) and _unsafe(case, contact)
