@@ -111,3 +111,17 @@ class StaffAlert(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class Digest(Base):
+    """A daily digest taken for one mission and day (`pmi.digests`): the unique key makes
+    "once a day" hold across app processes and restarts."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("kind", "mission_code", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "overdue"
+    mission_code: Mapped[str] = mapped_column(String(64))
+    day: Mapped[str] = mapped_column(String(10))  # ISO date, UTC
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)

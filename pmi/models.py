@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 # Cases and their timeline (on the same metadata), also importable from here.
-from pmi.case_models import Case, CaseEvent, CaseStatus, Priority, StaffAlert  # noqa: F401
+from pmi.case_models import Case, CaseEvent, CaseStatus, Digest, Priority, StaffAlert  # noqa: F401
 from pmi.db import Base, UTCDateTime, utcnow
 
 # The console login's tables (on the same metadata), also importable from here.
