@@ -22,6 +22,10 @@ BASE_COLUMNS = (
     "acknowledged_at",
     "updated_at",
     "consent_version",
+    "outcome",
+    "referred_to",
+    "referral_ref",
+    "due_at",
 )
 # The same fields a worker's erasure removes (pmi.privacy), plus how to reach them.
 PERSONAL_COLUMNS = (

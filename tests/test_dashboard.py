@@ -133,8 +133,8 @@ async def test_dashboard_page_shows_charts_of_the_users_scope(client) -> None:
     await login(client, "operator1")
     page = await (await client.get("/console/dashboard")).text()
     assert '<p class="figure" id="total-cases">2</p>' in page
-    # Five charts; no conversation yet, so the languages chart says so.
-    assert page.count("<svg") == 4 and "Belum ada data" in page
+    # Eight charts; no conversation, no overdue and no closed case yet: those three say so.
+    assert page.count("<svg") == 5 and page.count("Belum ada data") == 3
     assert "style=" not in page and "<script" not in page
     assert "Paspor ditahan: 1" in page and "KDEI-TAIPEI: 1" in page
     await login(client, "kl_staff")

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from bot.console.auth import STAFF_KEY
 from bot.console.views import scope
-from bot.keys import SESSIONMAKER
-from pmi import dashboard
+from bot.keys import SESSIONMAKER, SETTINGS
+from pmi import casework_dashboard, dashboard
 from pmi.db import utcnow
 
 WEEKS = (4, 12, 26, 52)
@@ -30,4 +30,7 @@ async def dashboard_page(request: web.Request) -> dict:
     since = now - timedelta(weeks=weeks)
     async with request.app[SESSIONMAKER]() as s:
         numbers = await dashboard.compute(s, since=since, now=now, mission_code=scope(user))
-    return {"d": numbers, "weeks": weeks, "choices": WEEKS}
+        work = await casework_dashboard.compute(
+            s, request.app[SETTINGS].deadlines, since=since, now=now, mission_code=scope(user)
+        )
+    return {"d": numbers, "w": work, "weeks": weeks, "choices": WEEKS}
