@@ -125,6 +125,13 @@ HISTORY = [
                 "harmless_asked": 0.2397},
      "lexicon_override": {"recall": 0.7614, "self_harm_recall": 0.6364,
                           "harmless_urgent": 0.4876, "harmless_asked": 0.0}},
+    {"set": "v8", "run": 1, "note": "held out, its texts unread; after development set 5 and "
+     "its fixes (a death hushed up, detention centres, hypothetical questions read as "
+     "complaints)",
+     "triage": {"recall": 0.9593, "self_harm_recall": 1.0, "harmless_urgent": 0.0303,
+                "harmless_asked": 0.2121},
+     "lexicon_override": {"recall": 0.7733, "self_harm_recall": 0.6,
+                          "harmless_urgent": 0.4949, "harmless_asked": 0.0}},
 ]  # fmt: skip
 REPORT = ROOT / "reports" / "emergency.json"
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
@@ -240,8 +247,8 @@ def summarise(items: list[dict], levels: list[str], show_misses: bool) -> dict:
 
 def show_development_set(name: str) -> int:
     """`--dev NAME`: a development set's misses and false alarms (never a held-out set)."""
-    if name.startswith("holdout"):
-        say("held-out sets are not shown: their texts stay unread")
+    if name.startswith("holdout") and not name.endswith("_spent"):
+        say("held-out sets are not shown: their texts stay unread (spent ones are)")
         return 2
     items = yaml.safe_load(SETS[name].read_text(encoding="utf-8"))["items"]
     parsed = parse(ensure_model(), [i["text"] for i in items], ROOT)
