@@ -61,7 +61,7 @@ def _shown(tracker: Tracker, field: str, language: str) -> str:
     if field == "problem":
         return labels().label("category", value, language)
     if field == "form_country":
-        return country_names().name_of(value) or value
+        return country_names().name_of(value, language) or value
     if field == "description" and len(value) > SUMMARY_STORY:
         return value[: SUMMARY_STORY - 1].rstrip() + "…"
     return str(value)

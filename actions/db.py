@@ -45,7 +45,7 @@ class Resources:
         content, fallbacks = settings.content, settings.language.fallbacks
         missions = Missions.load(content.missions_file, content.places_file)
         labels = CaseLabels.load(content.case_labels_file)
-        country_names = CountryNames.load(content.country_names_file)
+        country_names = CountryNames.load(content.country_names_file, content.country_labels_file)
         engine = create_engine(settings.database.url)
         return cls(
             settings=settings,

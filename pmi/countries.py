@@ -14,15 +14,23 @@ MIN_PHRASE = 4  # shorter names ("kl", "my", "hk") only count when they are the 
 
 
 class CountryNames:
-    def __init__(self, names: dict[str, str], shown: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        names: dict[str, str],
+        shown: dict[str, str] | None = None,
+        labels: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.names = names  # normalised name -> code
-        self.shown = shown or {}  # code -> the first name listed, as shown to workers
+        self.shown = shown or {}  # code -> the first name listed (no label for the code)
+        self.labels = labels or {}  # code -> language -> name (data/country_names.yml)
 
-    def name_of(self, code: str) -> str | None:
-        return self.shown.get(code)
+    def name_of(self, code: str, language: str = "id") -> str | None:
+        """The country's name for a worker writing `language`."""
+        names = self.labels.get(code, {})
+        return names.get(language) or names.get("id") or self.shown.get(code)
 
     @classmethod
-    def load(cls, nlu_file: Path) -> CountryNames:
+    def load(cls, nlu_file: Path, labels_file: Path | None = None) -> CountryNames:
         raw = yaml.safe_load(nlu_file.read_text(encoding="utf-8")) or {}
         names: dict[str, str] = {}
         shown: dict[str, str] = {}
@@ -36,7 +44,11 @@ class CountryNames:
                 if name:
                     names[name] = code
                     shown.setdefault(code, name.title())
-        return cls(names, shown)
+        labels: dict[str, dict[str, str]] = {}
+        if labels_file is not None and labels_file.exists():
+            raw_labels = yaml.safe_load(labels_file.read_text(encoding="utf-8")) or {}
+            labels = {str(k): dict(v) for k, v in (raw_labels.get("names") or {}).items()}
+        return cls(names, shown, labels)
 
     def resolve(self, text: str) -> str | None:
         """The code for an answer like "di taipei kak" or "Malaysia"; None if no name is known."""

@@ -131,6 +131,7 @@ class ContentSettings(_Section):
     commands_file: Path = Path("data/commands.yml")
     form_words_file: Path = Path("data/form_words.yml")
     country_names_file: Path = Path("rasa_project/data/nlu/entities.yml")
+    country_labels_file: Path = Path("data/country_names.yml")  # names shown, per language
     domain_dir: Path = Path("rasa_project/domain")  # the intents operators may mark messages with
 
     @field_validator(
@@ -147,6 +148,7 @@ class ContentSettings(_Section):
         "commands_file",
         "form_words_file",
         "country_names_file",
+        "country_labels_file",
         "domain_dir",
     )
     @classmethod

@@ -224,3 +224,17 @@ async def test_an_employer_named_in_an_answer_is_not_asked_again(chat, db):
     await say(chat, sender, "ya")
     case = await case_of(db, sender)
     assert case is not None and (case.employer, case.mission_code) == ("Mrs Lin", "KDEI-TAIPEI")
+
+
+async def test_an_english_summary_names_the_country_in_english(chat, db):
+    sender = "cc-english"
+    reply = joined(
+        await say(chat, sender, "I want to report, my salary not paid 4 months in riyadh")
+    )
+    for text in ("skip", "skip", "this chat"):
+        reply = joined(await say(chat, sender, text))
+    assert "Saudi Arabia" in reply and "Arab Saudi" not in reply, reply
+    assert "Riyadh" in reply
+    await say(chat, sender, "yes")
+    case = await case_of(db, sender)
+    assert case is not None and (case.country, case.mission_code) == ("SA", "KBRI-RIYADH")

@@ -144,3 +144,15 @@ def test_an_employer_named_plainly() -> None:
     assert find_employer("majikan saya bernama Abdullah") == "Abdullah"
     assert find_employer("majikan sy jahat bgt") is None
     assert find_employer("my employer is very angry") is None
+
+
+def test_a_country_is_named_in_the_worker_s_language() -> None:
+    names = CountryNames.load(
+        ROOT / "rasa_project" / "data" / "nlu" / "entities.yml", ROOT / "data" / "country_names.yml"
+    )
+    assert names.name_of("SA", "en") == "Saudi Arabia" and names.name_of("SA", "id") == "Arab Saudi"
+    assert names.name_of("JP", "ms") == "Jepun" and names.name_of("KR", "en") == "South Korea"
+    assert names.name_of("TW", "en") == "Taiwan"
+    missions = yaml.safe_load((ROOT / "data" / "missions.yml").read_text(encoding="utf-8"))
+    for code in {c for m in missions["missions"] for c in m.get("countries", [])}:
+        assert {"id", "en", "ms"} <= names.labels[code].keys(), code
