@@ -76,8 +76,14 @@ def _alternation(patterns: Iterable[str]) -> re.Pattern[str] | None:
         raise LexiconError(f"bad pattern in the danger lexicon: {exc}") from exc
 
 
-def _patterns(items: Iterable[Mapping[str, Any]] | None) -> list[str]:
-    return [str(item["pattern"]) for item in items or () if item.get("pattern")]
+def _patterns(items: Iterable[Mapping[str, Any]] | None, raw: bool | None = None) -> list[str]:
+    """The patterns of a lexicon section; `raw` picks those marked `before_exclude` (True),
+    the others (False), or all (None)."""
+    return [
+        str(item["pattern"])
+        for item in items or ()
+        if item.get("pattern") and (raw is None or bool(item.get("before_exclude")) == raw)
+    ]
 
 
 _REPEATS = re.compile(r"(.)\1{2,}")
@@ -161,7 +167,10 @@ class Triage:
 
     def __init__(self, lexicon: Mapping[str, Any]) -> None:
         self.raw = dict(lexicon)
-        self._danger = _alternation(_patterns(lexicon.get("patterns")))
+        self._danger = _alternation(_patterns(lexicon.get("patterns"), raw=False))
+        # Matched before `exclude` removes anything: a phrase whose evidence is a part that
+        # alone would be excused ("visa habis" is an expired visa, unless the passport is held).
+        self._danger_raw = _alternation(_patterns(lexicon.get("patterns"), raw=True))
         self._self_harm = _alternation(_patterns(lexicon.get("self_harm")))
         self._exclude = _alternation(_patterns(lexicon.get("exclude")))
         self._instruction = {w.lower() for w in lexicon.get("instruction_words") or ()}
@@ -242,6 +251,8 @@ class Triage:
         excluded = bool(self._exclude and self._exclude.search(lowered))
         cleaned = self._clean(text)
         danger = self._danger.search(cleaned) if self._danger else None
+        if danger is None and self._danger_raw is not None:
+            danger = self._danger_raw.search(lowered)
         harm = self._self_harm.search(cleaned) if self._self_harm else None
         instruction, help_call, menu = self.only_words(text)
         contexts = frozenset(
@@ -279,5 +290,6 @@ class Triage:
         being the emergency, opened an urgent case (kept to compare in `make eval-emergency`)."""
         cleaned = self._clean(text)
         phrase = any(p is not None and p.search(cleaned) for p in (self._danger, self._self_harm))
+        phrase = phrase or bool(self._danger_raw and self._danger_raw.search(text.lower()))
         top = ranking[0][0] if ranking else None
         return bool(phrase) or top in (EMERGENCY_INTENT, SELF_HARM_INTENT)

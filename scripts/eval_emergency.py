@@ -64,7 +64,8 @@ from devtools.model import MODELS, RASA_BIN, ROOT, ensure_model, rasa_env
 
 BASELINE = "054845c"  # the last commit of the lexicon-override design
 SETS = {
-    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v8.yml",
+    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v9.yml",
+    "holdout_v8_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v8.yml",
     "holdout_v7_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v7.yml",
     "holdout_v6_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v6.yml",
     "holdout_v5_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v5.yml",
