@@ -133,6 +133,12 @@ HISTORY = [
                 "harmless_asked": 0.2121},
      "lexicon_override": {"recall": 0.7733, "self_harm_recall": 0.6,
                           "harmless_urgent": 0.4949, "harmless_asked": 0.0}},
+    {"set": "v9", "run": 1, "note": "held out, its texts unread; after v8 was spent and its "
+     "misses fixed in general forms (--holdout-only run)",
+     "triage": {"recall": 0.9737, "self_harm_recall": 0.975, "harmless_urgent": 0.05,
+                "harmless_asked": 0.21},
+     "lexicon_override": {"recall": 0.7684, "self_harm_recall": 0.675,
+                          "harmless_urgent": 0.53, "harmless_asked": 0.0}},
 ]  # fmt: skip
 REPORT = ROOT / "reports" / "emergency.json"
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
@@ -278,7 +284,13 @@ def main() -> int:
         "history": HISTORY,
         "sets": {},
     }
-    for name, path in SETS.items():
+    names = list(SETS)
+    if "--holdout-only" in sys.argv:  # the other sets' figures kept from the last full run
+        if REPORT.exists():
+            report["sets"] = json.loads(REPORT.read_text(encoding="utf-8")).get("sets", {})
+        names = ["holdout"]
+    for name in names:
+        path = SETS[name]
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         items = raw["items"]
         texts = [i["text"] for i in items]
@@ -298,6 +310,8 @@ def main() -> int:
     print(f"\n{'set':<17} {'design':<17} {'recall':>7} {'self-harm':>9} "
           f"{'harmless urgent':>16} {'harmless asked':>15}")  # fmt: skip
     for name, result in report["sets"].items():
+        if name not in SETS:
+            continue  # a set renamed since the last full run
         for design in ("triage", "lexicon_override"):
             r = result[design]
             print(
