@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from pmi.alert_settings import AlertSettings
 from pmi.deadline_settings import DeadlineSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,31 +253,6 @@ class ConsoleSettings(_Section):
     target_normal_hours: float = Field(48, gt=0)
     # Transcript search: "low confidence" means Rasa's intent confidence below this.
     low_confidence: float = Field(0.5, ge=0, le=1)
-
-
-class AlertSettings(_Section):
-    ack_timeout_minutes: float = Field(15, gt=0)
-    check_seconds: float = Field(30, gt=0)
-    fallback_route: str | None = None  # default: the missions directory's default route
-    staff_telegram_chat_id: str | None = None
-    # A staff chat per mission (MISSION_STAFF_CHATS="KBRI-KUALA-LUMPUR=-100123,..."); a
-    # mission without one gets its daily overdue list in the shared staff chat.
-    mission_chats: dict[str, str] = {}
-    overdue_digest_hour: int = Field(1, ge=0, le=23)  # UTC hour of the daily overdue list
-    console_url: str = "http://127.0.0.1:8080/console"
-
-    @field_validator("mission_chats", mode="before")
-    @classmethod
-    def _chats(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
-            if any(len(pair) != 2 for pair in pairs):
-                raise ValueError("MISSION_STAFF_CHATS: MISSION-CODE=chat id, separated by commas")
-            value = {code.strip(): chat.strip() for code, chat in pairs}
-        return value
-
-    def chat_of(self, mission_code: str) -> str | None:
-        return self.mission_chats.get(mission_code) or self.staff_telegram_chat_id
 
 
 class RetentionSettings(_Section):
