@@ -49,6 +49,7 @@ class AlertService:
         self._replies = replies
         self._outbox = outbox
         self._chat_id = settings.alerts.staff_telegram_chat_id
+        self._digest_day: date | None = None  # done in this process (the rows guard the rest)
 
     def render(self, alert: StaffAlert, case: Case) -> str:
         """The alert text in the staff's language, from the template in data/replies.yml."""
@@ -126,6 +127,8 @@ class AlertService:
         now = now or utcnow()
         if now.hour < self._settings.alerts.overdue_digest_hour or not self._sends():
             return 0
+        if self._digest_day == now.date():
+            return 0  # not every 30 seconds all day: the open cases are read once a day
         queued = 0
         async with self._sessions() as s, s.begin():
             late = await digests.overdue_by_mission(s, self._settings.deadlines, now)
@@ -134,6 +137,7 @@ class AlertService:
                 if chat and await digests.claim(s, code, now.date()):
                     await digests.queue(s, chat, self.render_digest(code, now.date(), cases))
                     queued += 1
+        self._digest_day = now.date()
         if queued:
             self._outbox.notify()  # type: ignore[union-attr]
         return queued
