@@ -8,41 +8,25 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from telegram import Bot
 
 from bot.alerts import AlertService
 from bot.outbox import Outbox
-from bot.telegram import GROUP_INTERVAL, TelegramSender, chat_ref
+from bot.telegram import GROUP_INTERVAL, chat_ref
 from pmi import alerts, cases, messages
 from pmi.db import utcnow
-from pmi.knowledge import Replies
-from pmi.labels import CaseLabels
-from pmi.missions import Missions
 from pmi.models import Case, OutboundMessage, OutboundStatus, Priority, StaffAlert
-from tests.support import make_settings
+from tests.alert_helpers import alert_service
 
 STAFF_CHAT = "-100777"
 
 
 @pytest.fixture
 async def service(sessions, telegram) -> AsyncIterator[AlertService]:
-    settings = make_settings("sqlite:///unused.db")
-    settings.alerts.staff_telegram_chat_id = STAFF_CHAT
-    content = settings.content
-    bot = Bot(telegram.token, base_url=telegram.base_url)
-    await bot.initialize()
-    outbox = Outbox(sessions, {alerts.STAFF_CHANNEL: TelegramSender(bot, min_interval=0)})
-    service = AlertService(
-        settings,
-        sessions,
-        Missions.load(content.missions_file),
-        CaseLabels.load(content.case_labels_file),
-        Replies.load(content.replies_file),
-        outbox,
-    )
-    service.outbox = outbox  # type: ignore[attr-defined]
-    yield service
-    await bot.shutdown()
+    def configure(settings) -> None:  # type: ignore[no-untyped-def]
+        settings.alerts.staff_telegram_chat_id = STAFF_CHAT
+
+    async with alert_service(sessions, telegram, configure) as service:
+        yield service
 
 
 async def deliver(service: AlertService) -> int:

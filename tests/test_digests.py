@@ -12,17 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from telegram import Bot
 
 from bot.alerts import AlertService
-from bot.outbox import Outbox
-from bot.telegram import TelegramSender
-from pmi import alerts, cases, digests, messages
-from pmi.knowledge import Replies
-from pmi.labels import CaseLabels
-from pmi.missions import Missions
+from pmi import cases, digests, messages
 from pmi.models import Case, Digest, Priority
-from tests.support import make_settings
+from tests.alert_helpers import alert_service
 
 SHARED_CHAT, KL_CHAT = "-100777", "-100888"
 KL, JB = "KBRI-KUALA-LUMPUR", "KJRI-JOHOR-BAHRU"
@@ -32,24 +26,12 @@ NOW = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def service(sessions, telegram) -> AsyncIterator[AlertService]:
-    settings = make_settings("sqlite:///unused.db")
-    settings.alerts.staff_telegram_chat_id = SHARED_CHAT
-    settings.alerts.mission_chats = {KL: KL_CHAT}
-    content = settings.content
-    bot = Bot(telegram.token, base_url=telegram.base_url)
-    await bot.initialize()
-    outbox = Outbox(sessions, {alerts.STAFF_CHANNEL: TelegramSender(bot, min_interval=0)})
-    service = AlertService(
-        settings,
-        sessions,
-        Missions.load(content.missions_file),
-        CaseLabels.load(content.case_labels_file),
-        Replies.load(content.replies_file),
-        outbox,
-    )
-    service.outbox = outbox  # type: ignore[attr-defined]
-    yield service
-    await bot.shutdown()
+    def configure(settings) -> None:  # type: ignore[no-untyped-def]
+        settings.alerts.staff_telegram_chat_id = SHARED_CHAT
+        settings.alerts.mission_chats = {KL: KL_CHAT}
+
+    async with alert_service(sessions, telegram, configure) as service:
+        yield service
 
 
 async def _case(sessions, service, city: str, age: timedelta, **kw) -> Case:  # type: ignore[no-untyped-def]
