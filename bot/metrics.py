@@ -46,6 +46,14 @@ class Metrics:
         self.rasa_unavailable = Counter(
             "pmi_rasa_unavailable", "Turns that found Rasa or the actions unavailable", registry=r
         )
+        self.turns_failed = Counter(
+            "pmi_turns_failed", "Turns Rasa answered as failed (an action raised)", registry=r
+        )
+        self.turns_given_up = Counter(
+            "pmi_turns_given_up",
+            "Messages given up after failed turns and handed to a person",
+            registry=r,
+        )
         self.inbound_pending = Gauge(
             "pmi_inbound_pending", "Messages waiting to be processed", registry=r
         )

@@ -19,6 +19,11 @@ class RasaUnavailable(Exception):
     """Rasa (or the action server behind it) could not answer; the message must be retried."""
 
 
+class TurnFailed(RasaUnavailable):
+    """Rasa answered that this message's turn failed (HTTP 500: an action raised, or Rasa
+    itself did): retried a few times with backoff, then handed to a person (`bot.relay`)."""
+
+
 @dataclass(frozen=True)
 class BotReply:
     text: str
@@ -45,6 +50,17 @@ def _reply(raw: dict[str, Any]) -> BotReply | None:
         if isinstance(b, dict) and b.get("title")
     ]
     return BotReply(text=text, buttons=buttons)
+
+
+async def _failure(resp: aiohttp.ClientResponse) -> str:
+    """What failed, for the staff who take the message over (no message text in it)."""
+    try:
+        body = await resp.json(content_type=None)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("actions"), list):
+        return "action failed: " + ", ".join(str(a) for a in body["actions"])[:200]
+    return "rasa answered HTTP 500"
 
 
 class RasaClient:
@@ -97,6 +113,8 @@ class RasaClient:
             async with self._http.post(
                 self._url, json=payload, headers=self._headers, timeout=self._timeout
             ) as resp:
+                if resp.status == 500:
+                    raise TurnFailed(await _failure(resp))
                 if resp.status != 200:
                     raise RasaUnavailable(f"rasa answered HTTP {resp.status}")
                 body = await resp.json()

@@ -4,7 +4,8 @@ Messages are stored by the inbox (`bot/inbox.py`) before anything else and proce
 here strictly in order per contact: what the app answers itself (commands, files, a
 handed-over chat) in `bot/app_steps.py`, a Rasa turn in `bot/turns.py`. When Rasa is
 down, the worker gets one holding reply and her messages stay pending until a background
-retry finds Rasa back.
+retry finds Rasa back. A message whose own turn fails (an action raises on it) is tried
+a few times with backoff, then handed to a person (`pmi.failed_turns`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from bot.app_steps import MEDIA_ACK, AppSteps
 from bot.language import decide_language
 from bot.metrics import Metrics
 from bot.outbox import Outbox
-from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.rasa_client import RasaClient, RasaUnavailable, TurnFailed
 from bot.turns import Ask, Turns
-from pmi import messages
+from pmi import failed_turns, messages
 from pmi.contacts import ContactSheet, EmergencyLines
 from pmi.danger import Triage
 from pmi.db import utcnow
@@ -112,6 +113,17 @@ class Relay:
                     started = time.monotonic()
                     try:
                         turn = await self._turns.ask(ask)
+                    except TurnFailed as exc:
+                        # This message breaks its turn: try it later, in the end a person.
+                        self._metrics.turns_failed.inc()
+                        logger.warning("turn failed for contact_id=%s: %s", contact_id, exc)
+                        backoff = self._settings.rasa.failed_turn_backoff_seconds
+                        if await self._turns.fail(ask, str(exc), backoff):
+                            self._metrics.turns_given_up.inc()
+                            queued = True
+                            continue  # her next messages go to the person now
+                        queued = await self._turns.hold(contact_id, ask.language) or queued
+                        return True  # Rasa is up: the other workers go on
                     except RasaUnavailable as exc:
                         self._metrics.rasa_unavailable.inc()
                         logger.warning("rasa unavailable for contact_id=%s: %s", contact_id, exc)
@@ -139,6 +151,8 @@ class Relay:
         if found is None:
             return _Step(stop=True)
         contact, inbound, media_kind, recent = found
+        if failed_turns.waiting(inbound):
+            return _Step(stop=True)  # its turn failed: the retry loop tries it when due
         if limiter is not None and not await limiter.admit_counted(s, contact_id, recent):
             # Flooding: the messages stay pending for the retry loop (perhaps a notice).
             return _Step(stop=True, queued=True)

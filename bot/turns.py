@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbox import Lease, Outbox
 from bot.rasa_client import RasaClient, Turn
-from pmi import messages
+from pmi import failed_turns, messages
 from pmi.knowledge import Replies
 from pmi.models import Contact, OutboundMessage
 from pmi.ratelimit import CaseLimits
@@ -105,6 +105,18 @@ class Turns:
         if turn.replayed:
             logger.info("inbound_id=%s: rasa had already answered it", ask.inbound_id)
         return Recorded(lease, bool(replies), more)
+
+    async def fail(self, ask: Ask, error: str, backoff: tuple[float, ...]) -> bool:
+        """Count a failed turn of the message; True if it was given up and handed over."""
+        async with self._sessions() as s, s.begin():
+            if not await failed_turns.note_failure(s, ask.inbound_id, error, backoff):
+                return False
+            contact = await s.get(Contact, ask.contact.id)
+            if contact is not None:
+                text = self._replies.get(failed_turns.REPLY, ask.language)
+                await failed_turns.hand_over(s, contact, ask.inbound_id, text)
+        logger.error("inbound_id=%s given up after failed turns: %s", ask.inbound_id, error)
+        return True
 
     async def hold(self, contact_id: int, language: str) -> bool:
         """Queue one holding reply per outage, not one per message; True if queued now."""

@@ -64,6 +64,7 @@ class InboundStatus:
     PENDING = "pending"
     DONE = "done"
     HANDOFF = "handoff"  # read by a person in the console, not by the bot
+    FAILED = "failed"  # its turn kept failing (`pmi.failed_turns`); a person answers it
 
 
 class InboundMessage(Base):
@@ -83,6 +84,9 @@ class InboundMessage(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), default=InboundStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # After a failed turn: not retried before this time; what failed (for the staff).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_error: Mapped[str | None] = mapped_column(String(255))
     received_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     # What Rasa understood (for transcript search, low-confidence review and corrections).

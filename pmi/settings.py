@@ -62,6 +62,9 @@ class RasaSettings(_Section):
     token: str | None = None
     timeout_seconds: float = Field(30, gt=0)
     retry_seconds: float = Field(5, gt=0)
+    # A message whose turn fails (an action raises): the waits before each further try;
+    # after the last, it goes to a person (`pmi.failed_turns`). 5 tries over ~13 minutes.
+    failed_turn_backoff_seconds: tuple[float, ...] = (5, 30, 120, 600)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import asyncio
 import os
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class Servers:
     action_gate: Gate  # between Rasa and the action server; close it to cut them apart
     tracker_db: Path  # Rasa's SQL tracker store (SQLite)
     logs: Path  # Rasa's and the action server's logs
+    env: dict[str, str] = field(default_factory=dict)  # what the action server runs with
 
 
 def make_settings(
@@ -78,7 +79,13 @@ def make_settings(
     return settings.model_copy(
         update={
             "database": settings.database.model_copy(update={"url": database_url}),
-            "rasa": settings.rasa.model_copy(update={"url": rasa_url, "retry_seconds": 0.2}),
+            "rasa": settings.rasa.model_copy(
+                update={
+                    "url": rasa_url,
+                    "retry_seconds": 0.2,
+                    "failed_turn_backoff_seconds": (0.1, 0.1),  # 3 tries, then a person
+                }
+            ),
             "channels": channels.model_copy(update={"webchat": web}),
         }
     )

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from bot.app import create_app
 from bot.keys import SESSIONMAKER
-from pmi import messages, staff
+from pmi import failed_turns, messages, staff
 from pmi.db import utcnow
 from pmi.models import AuditEntry, Case, Contact, OutboundMessage, Priority, StaffSession
 from tests.console_helpers import CSRF, PASSWORD, console_client, csrf_of, login, new_case
@@ -235,3 +235,17 @@ async def test_operators_search_messages_across_conversations(client) -> None:
     assert "paspor ditahan" in by_channel and "belum dibayar" not in by_channel
     transcript = await client.get(f"/console/conversations/{b.public_id}")
     assert transcript.status == 200 and "paspor ditahan majikan" in await transcript.text()
+
+
+async def test_a_message_the_bot_gave_up_on_shows_its_error_in_the_handoff(client) -> None:
+    async with client.app[SESSIONMAKER]() as s, s.begin():
+        contact = await messages.get_or_create_contact(s, "telegram", "poisoned")
+        stored = await messages.store_inbound(s, contact, "telegram", "p1", "cek status sy")
+        assert stored is not None
+        await failed_turns.note_failure(s, stored.id, "action failed: action_case_status", ())
+        await failed_turns.hand_over(s, contact, stored.id, "Maaf, …")
+    await login(client, "operator1")
+    handoffs = await (await client.get("/console/conversations")).text()
+    assert contact.public_id[:8] in handoffs
+    page = await (await client.get(f"/console/conversations/{contact.public_id}")).text()
+    assert "Bot gagal memproses pesan ini (1 kali): action failed: action_case_status" in page

@@ -26,6 +26,7 @@ import hashlib
 import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import rasa
@@ -35,8 +36,20 @@ from rasa.core.processor import MessageProcessor
 from rasa.core.tracker_store import FailSafeTrackerStore, TrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 
-# Names of the custom actions that failed during the current turn (None outside a turn).
-_failed: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+# The action server's answers that mean the action itself failed (it raised, or this
+# server does not know it): retrying the same message soon will fail the same way. Any
+# other failure (no connection, a timeout, a proxy's 502/503) is the server being away.
+ACTION_BROKEN_STATUSES = frozenset({404, 500})
+
+
+@dataclass(frozen=True)
+class FailedAction:
+    name: str
+    broken: bool  # the action server answered that the action failed (not: unreachable)
+
+
+# The custom actions that failed during the current turn (None outside a turn).
+_failed: contextvars.ContextVar[list[FailedAction] | None] = contextvars.ContextVar(
     "pmi_failed_actions", default=None
 )
 
@@ -87,10 +100,12 @@ def _install_failure_recorder() -> None:
             return await original(self, *args, **kwargs)
         except ActionExecutionRejection:
             raise  # a form rejecting a value is normal dialogue, not a failure
-        except Exception:
+        except Exception as exc:
             failed = _failed.get()
             if failed is not None:
-                failed.append(self.name())
+                cause = exc.__cause__
+                status = getattr(cause, "status", None) if cause is not None else None
+                failed.append(FailedAction(self.name(), status in ACTION_BROKEN_STATUSES))
             raise
 
     run.__wrapped__ = original  # type: ignore[attr-defined]
@@ -98,10 +113,10 @@ def _install_failure_recorder() -> None:
 
 
 @contextmanager
-def failed_custom_actions() -> Iterator[list[str]]:
-    """Collect the names of the custom actions that fail inside the block."""
+def failed_custom_actions() -> Iterator[list[FailedAction]]:
+    """Collect the custom actions that fail inside the block."""
     _install_failure_recorder()
-    failed: list[str] = []
+    failed: list[FailedAction] = []
     token = _failed.set(failed)
     try:
         yield failed

@@ -9,7 +9,9 @@ stored inbound message's id in `metadata.message_id`. Unlike Rasa's REST channel
 - **All or nothing.** If a custom action cannot be run (the action server is down or
   failing), Rasa 3.6 would log it, drop the action's events and answer without it. Here
   the turn is abandoned instead: nothing is saved to the tracker and the channel answers
-  503, so the app retries the same message later and the worker gets the whole answer.
+  503 if the action server could not be reached (the app retries the same message later
+  and the worker gets the whole answer), or 500 if the action itself failed (it raised):
+  the app retries that message a few times with backoff, then hands it to a person.
   Rasa has no documented hook for either half (seeing the failure, holding back the
   save): `rasa_internals.py` holds that use of Rasa's internals, pinned by a contract test.
 - **Finishes what it starts.** A turn runs to its end even if the app disconnects, so it
@@ -197,8 +199,17 @@ class RelayInput(InputChannel):
             tracker = await processor.run_action_extract_slots(collector, tracker)
             await run_prediction_loop(processor, collector, tracker)
         if failed:
-            logger.warning("turn abandoned: custom action(s) failed: %s", ", ".join(failed))
-            return response.json({"error": "action server failed", "actions": failed}, 503)
+            names = [f.name for f in failed]
+            broken = any(f.broken for f in failed)
+            logger.warning(
+                "turn abandoned: custom action(s) %s: %s",
+                "failed" if broken else "unreachable",
+                ", ".join(names),
+            )
+            # 500: this message breaks an action (the app gives up after a few tries);
+            # 503: the action server is away (the app waits and retries every message).
+            error = "action failed" if broken else "action server unavailable"
+            return response.json({"error": error, "actions": names}, 500 if broken else 503)
         await processor.run_anonymization_pipeline(tracker)
         await processor.save_tracker(tracker)
         user = tracker.latest_message
