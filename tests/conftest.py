@@ -164,7 +164,13 @@ def servers(tmp_path_factory, stack_db: str) -> Iterator[Servers]:
         actions.wait_ready(60)
         rasa.wait_ready(300)
         yield Servers(
-            rasa.url, token, env["ACTION_SERVER_URL"], stack_db, action_gate, tracker_db, logs,
+            rasa.url,
+            token,
+            env["ACTION_SERVER_URL"],
+            stack_db,
+            action_gate,
+            tracker_db,
+            logs,
             env,
         )
     except RuntimeError:

@@ -66,9 +66,7 @@ async def test_a_message_whose_action_always_fails_goes_to_a_person(chat, poison
     engine = create_engine(poisoned.database_url)
     try:
         async with create_sessionmaker(engine)() as s:
-            contact = await s.scalar(
-                select(Contact).where(Contact.channel_user_id == sender)
-            )
+            contact = await s.scalar(select(Contact).where(Contact.channel_user_id == sender))
             assert contact is not None and contact.handoff
             [message] = await s.scalars(
                 select(InboundMessage).where(InboundMessage.contact_id == contact.id)
