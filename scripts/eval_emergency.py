@@ -64,7 +64,8 @@ from devtools.model import MODELS, RASA_BIN, ROOT, ensure_model, rasa_env
 
 BASELINE = "054845c"  # the last commit of the lexicon-override design
 SETS = {
-    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v9.yml",
+    "holdout": ROOT / "tests" / "nlu" / "emergency_holdout_v10.yml",
+    "holdout_v9_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v9.yml",
     "holdout_v8_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v8.yml",
     "holdout_v7_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v7.yml",
     "holdout_v6_spent": ROOT / "tests" / "nlu" / "emergency_holdout_v6.yml",
@@ -79,6 +80,7 @@ SETS = {
     "dev3": ROOT / "tests" / "nlu" / "emergency_dev3.yml",
     "dev4": ROOT / "tests" / "nlu" / "emergency_dev4.yml",
     "dev5": ROOT / "tests" / "nlu" / "emergency_dev5.yml",
+    "dev6": ROOT / "tests" / "nlu" / "emergency_dev6.yml",
 }
 # The runs of the earlier held-out sets while they were still held out (2026-12-02).
 HISTORY = [
